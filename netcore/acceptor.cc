@@ -1,0 +1,123 @@
+#include "netcore/acceptor.h"
+
+#include <new>
+
+#include "netcore/fault_injector.h"
+
+namespace netcore {
+
+namespace {
+std::string describe_current() {
+  try {
+    throw;
+  } catch (const std::bad_alloc&) {
+    return "std::bad_alloc during child set-up";
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "non-standard exception during child set-up";
+  }
+}
+}  // namespace
+
+std::shared_ptr<Acceptor> Acceptor::start(Transport& transport, ConnectionLedger& ledger,
+                                          PipelineInit init, AcceptorOptions options) {
+  std::shared_ptr<Acceptor> a(new Acceptor(transport, ledger, std::move(init), std::move(options)));
+  std::weak_ptr<Acceptor> weak = a;
+  a->listener_ = transport.listen(a->options_.listen, [weak](std::shared_ptr<Socket> s) {
+    if (auto self = weak.lock()) {
+      self->on_accept(std::move(s));
+    } else {
+      s->abort();
+    }
+  });
+  return a;
+}
+
+Acceptor::Acceptor(Transport& t, ConnectionLedger& ledger, PipelineInit init, AcceptorOptions options)
+    : transport_(t), ledger_(ledger), init_(std::move(init)), options_(std::move(options)) {}
+
+Acceptor::~Acceptor() {
+  if (backoff_timer_) transport_.loop().cancel(backoff_timer_);
+  if (listener_) listener_->close();
+}
+
+void Acceptor::on_accept(std::shared_ptr<Socket> socket) {
+  ++accepted_;
+  try {
+    if (options_.faults) options_.faults->before_child_registration();
+    auto ch = Channel::create(transport_.loop(), socket, ledger_, Side::Server, options_.child);
+    if (options_.faults) ch->pipeline().set_fault_injector(options_.faults);
+    init_(*ch);
+    ch->activate();
+    // Prune closed children now and then so the list stays bounded.
+    if (children_.size() >= 64 && children_.size() % 64 == 0) {
+      std::vector<std::weak_ptr<Channel>> live;
+      for (auto& w : children_)
+        if (auto c = w.lock(); c && c->is_active()) live.push_back(w);
+      children_.swap(live);
+    }
+    children_.push_back(ch);
+  } catch (...) {
+    ++failures_;
+    const std::string detail = describe_current();
+    // Force-close: RST, so the peer learns at once and no CLOSE_WAIT remains.
+    socket->set_handler(nullptr);
+    const Address local = socket->local_address();
+    const Address remote = socket->remote_address();
+    socket->abort();
+    ledger_.record_failed(Side::Server, socket->id(), local, remote, transport_.loop().now(),
+                          CloseReason::AcceptFailure, detail);
+    if (options_.error_backoff > Duration::zero() && !backoff_timer_) {
+      listener_->pause();
+      std::weak_ptr<Acceptor> weak = weak_from_this();
+      backoff_timer_ = transport_.loop().schedule(options_.error_backoff, [weak] {
+        if (auto self = weak.lock()) {
+          self->backoff_timer_ = 0;
+          self->listener_->resume();
+        }
+      });
+    }
+  }
+}
+
+std::vector<std::shared_ptr<Channel>> Acceptor::children() {
+  std::vector<std::shared_ptr<Channel>> out;
+  for (auto& w : children_)
+    if (auto c = w.lock(); c && c->is_active()) out.push_back(c);
+  return out;
+}
+
+void Acceptor::close() {
+  if (backoff_timer_) {
+    transport_.loop().cancel(backoff_timer_);
+    backoff_timer_ = 0;
+  }
+  listener_->close();
+}
+
+void connect_channel(Transport& transport, ConnectionLedger& ledger, const Address& to,
+                     Duration timeout, PipelineInit init, ChannelOptions options,
+                     std::function<void(std::shared_ptr<Channel>, SocketError)> done) {
+  transport.connect(to, timeout,
+                    [&transport, &ledger, init = std::move(init), options = std::move(options),
+                     done = std::move(done)](std::shared_ptr<Socket> s, SocketError e) {
+                      if (!s) {
+                        done(nullptr, e);
+                        return;
+                      }
+                      std::shared_ptr<Channel> ch;
+                      try {
+                        ch = Channel::create(transport.loop(), s, ledger, Side::Client, options);
+                        init(*ch);
+                        ch->activate();
+                      } catch (...) {
+                        s->abort();
+                        done(nullptr, SocketError::Other);
+                        return;
+                      }
+                      done(ch, SocketError::None);
+                    });
+}
+
+}  // namespace netcore

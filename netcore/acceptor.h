@@ -1,0 +1,73 @@
+// Acceptor: takes accepted sockets from a Listener and turns each into a
+// registered child channel. Building the channel, running the user's pipeline
+// initializer and registering it happen inside ONE try: on any exception,
+// std::bad_alloc included, the child socket is force-closed with RST (so no
+// CLOSE_WAIT can remain), the failure is recorded in the ledger with reason
+// accept-failure and counted, and accepting goes on.
+//
+// This is the fix for the Netty 3 accept loop (an OOM between accept() and
+// register leaked the socket) and goes beyond Netty 4.1, whose
+// pipeline().addLast(childHandler) sits outside the try.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "netcore/channel.h"
+#include "netcore/transport.h"
+
+namespace netcore {
+
+class FaultInjector;
+
+using PipelineInit = std::function<void(Channel&)>;
+
+struct AcceptorOptions {
+  ListenOptions listen;
+  ChannelOptions child;
+  /// After a failed child set-up, stop accepting for `error_backoff` (like
+  /// Netty's 1 s auto-read off on accept errors). Zero: keep accepting.
+  Duration error_backoff = Duration::zero();
+  /// Optional fault injection for the children's pipelines and registration.
+  FaultInjector* faults = nullptr;
+};
+
+class Acceptor : public std::enable_shared_from_this<Acceptor> {
+ public:
+  /// Listens and starts accepting. Throws if the address cannot be bound.
+  static std::shared_ptr<Acceptor> start(Transport& transport, ConnectionLedger& ledger,
+                                         PipelineInit init, AcceptorOptions options = {});
+  ~Acceptor();
+
+  Listener& listener() { return *listener_; }
+  Address local_address() const { return listener_->local_address(); }
+  std::uint64_t accepted() const { return accepted_; }
+  std::uint64_t accept_failures() const { return failures_; }
+  /// Children still open.
+  std::vector<std::shared_ptr<Channel>> children();
+  /// Closes the listener; open children are left alone.
+  void close();
+
+ private:
+  Acceptor(Transport& t, ConnectionLedger& ledger, PipelineInit init, AcceptorOptions options);
+  void on_accept(std::shared_ptr<Socket> socket);
+
+  Transport& transport_;
+  ConnectionLedger& ledger_;
+  PipelineInit init_;
+  AcceptorOptions options_;
+  std::shared_ptr<Listener> listener_;
+  std::vector<std::weak_ptr<Channel>> children_;
+  std::uint64_t accepted_ = 0;
+  std::uint64_t failures_ = 0;
+  TimerId backoff_timer_ = 0;
+};
+
+/// Connects and, on success, builds, initialises and activates a client
+/// channel. `done` runs once with the channel or with the connect error.
+void connect_channel(Transport& transport, ConnectionLedger& ledger, const Address& to,
+                     Duration timeout, PipelineInit init, ChannelOptions options,
+                     std::function<void(std::shared_ptr<Channel>, SocketError)> done);
+
+}  // namespace netcore

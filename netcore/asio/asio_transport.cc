@@ -1,0 +1,569 @@
+#include "netcore/asio/asio_transport.h"
+
+#include <dirent.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace netcore::asio {
+
+namespace ba = boost::asio;
+using tcp = ba::ip::tcp;
+using boost::system::error_code;
+
+// ---------------------------------------------------------------- AsioLoop
+
+AsioLoop::AsioLoop() : epoch_(std::chrono::steady_clock::now()) {}
+AsioLoop::~AsioLoop() = default;
+
+TimePoint AsioLoop::now() const {
+  return std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - epoch_);
+}
+
+TimerId AsioLoop::schedule(Duration delay, std::function<void()> fn) {
+  const TimerId id = next_id_++;
+  auto timer = std::make_unique<ba::steady_timer>(io_);
+  timer->expires_after(delay < Duration::zero() ? Duration::zero() : delay);
+  timer->async_wait([this, id, fn = std::move(fn)](const error_code& ec) {
+    if (ec) return;  // cancelled: the map entry is already gone
+    auto it = timers_.find(id);
+    if (it == timers_.end()) return;
+    timers_.erase(it);
+    fn();
+  });
+  timers_.emplace(id, std::move(timer));
+  return id;
+}
+
+bool AsioLoop::cancel(TimerId id) {
+  auto it = timers_.find(id);
+  if (it == timers_.end()) return false;
+  it->second->cancel();
+  // The timer object must outlive its cancelled handler: hand it to the loop.
+  auto* raw = it->second.release();
+  timers_.erase(it);
+  ba::post(io_, [raw] { delete raw; });
+  return true;
+}
+
+void AsioLoop::post(std::function<void()> fn) { ba::post(io_, std::move(fn)); }
+
+bool AsioLoop::run_until(const std::function<bool()>& done, Duration limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (io_.stopped()) io_.restart();
+    const std::size_t n = io_.run_one_until(deadline);
+    if (n == 0) {
+      // Either the deadline passed or there is no work left: in both cases
+      // nothing can change done() any more.
+      break;
+    }
+  }
+  return done();
+}
+
+// -------------------------------------------------------------- AsioSocket
+
+class AsioSocket final : public Socket, public std::enable_shared_from_this<AsioSocket> {
+ public:
+  AsioSocket(AsioTransport& t, tcp::socket s, SocketRole role)
+      : t_(t), sock_(std::move(s)), id_(t.next_socket_id()), role_(role) {
+    refresh_addresses();
+  }
+
+  std::uint64_t id() const override { return id_; }
+  SocketRole role() const { return role_; }
+  int native_fd() { return sock_.is_open() ? sock_.native_handle() : -1; }
+  tcp::socket& raw() { return sock_; }
+
+  void refresh_addresses() {
+    error_code ec;
+    auto l = sock_.local_endpoint(ec);
+    if (!ec) {
+      local_ = {l.address().to_string(), l.port()};
+      t_.note_local_port(l.port());
+    }
+    auto r = sock_.remote_endpoint(ec);
+    if (!ec) remote_ = {r.address().to_string(), r.port()};
+  }
+
+  void set_handler(SocketHandler* h) override { handler_ = h; }
+
+  void set_reading(bool on) override {
+    reading_ = on;
+    if (!on || !open_) return;
+    // Deliver what arrived while reading was off, later (never re-entrantly).
+    auto self = shared_from_this();
+    ba::post(sock_.get_executor(), [self] { self->deliver(); });
+  }
+
+  void write(Bytes data, WriteCallback done) override {
+    if (!open_ || shutdown_requested_) {
+      if (done) ba::post(sock_.get_executor(), [done] { done(SocketError::Other); });
+      return;
+    }
+    pending_bytes_ += data.size();
+    writes_.push_back(Pending{std::move(data), std::move(done)});
+    if (!write_in_flight_) start_write();
+  }
+
+  std::size_t pending_outbound() const override { return pending_bytes_; }
+
+  void shutdown_output() override {
+    if (!open_ || shutdown_requested_) return;
+    shutdown_requested_ = true;
+    if (!write_in_flight_) do_shutdown();
+  }
+
+  void close() override { do_close(false); }
+  void abort() override { do_close(true); }
+  bool is_open() const override { return open_; }
+  Address local_address() const override { return local_; }
+  Address remote_address() const override { return remote_; }
+
+  void start() { maybe_start_read(); }
+
+ private:
+  struct Pending {
+    Bytes data;
+    WriteCallback done;
+  };
+
+  void do_close(bool rst) {
+    if (!open_) return;
+    open_ = false;
+    handler_ = nullptr;
+    for (auto& p : writes_)
+      if (p.done) ba::post(sock_.get_executor(), [cb = std::move(p.done)] { cb(SocketError::Other); });
+    writes_.clear();
+    pending_bytes_ = 0;
+    error_code ec;
+    if (rst) sock_.set_option(tcp::socket::linger(true, 0), ec);
+    sock_.close(ec);
+  }
+
+  void maybe_start_read() {
+    if (!open_ || read_in_flight_ || eof_ || failed_) return;
+    // Keep one read outstanding even while reading is off: data lands in the
+    // stash only up to one buffer, after which TCP's window does the rest.
+    if (!reading_ && !stash_.empty()) return;
+    read_in_flight_ = true;
+    auto self = shared_from_this();
+    sock_.async_read_some(ba::buffer(buf_), [self](const error_code& ec, std::size_t n) {
+      self->read_in_flight_ = false;
+      if (!self->open_) return;
+      if (ec == ba::error::eof) {
+        self->eof_ = true;
+      } else if (ec) {
+        self->failed_ = true;
+        self->fail(ec);
+        return;
+      } else {
+        self->stash_.insert(self->stash_.end(), self->buf_.begin(), self->buf_.begin() + static_cast<long>(n));
+      }
+      self->deliver();
+    });
+  }
+
+  void deliver() {
+    auto self = shared_from_this();  // a handler may drop the last owner
+    while (open_ && reading_ && handler_) {
+      if (!stash_.empty()) {
+        Bytes data;
+        data.swap(stash_);
+        handler_->on_data(std::move(data));
+      } else if (eof_ && !eof_delivered_) {
+        eof_delivered_ = true;
+        handler_->on_peer_fin();
+      } else {
+        break;
+      }
+    }
+    maybe_start_read();
+  }
+
+  void fail(const error_code& ec) {
+    SocketError e = SocketError::Other;
+    if (ec == ba::error::connection_reset || ec == ba::error::broken_pipe) e = SocketError::Reset;
+    else if (ec == ba::error::timed_out) e = SocketError::TimedOut;
+    if (handler_) handler_->on_error(e);
+  }
+
+  void start_write() {
+    if (writes_.empty() || !open_) return;
+    write_in_flight_ = true;
+    auto self = shared_from_this();
+    ba::async_write(sock_, ba::buffer(writes_.front().data),
+                    [self](const error_code& ec, std::size_t) {
+                      self->write_in_flight_ = false;
+                      if (!self->open_) return;  // close() already failed the queue
+                      Pending p = std::move(self->writes_.front());
+                      self->writes_.pop_front();
+                      self->pending_bytes_ -= p.data.size();
+                      if (ec) {
+                        if (p.done) p.done(SocketError::Reset);
+                        if (!self->failed_) {
+                          self->failed_ = true;
+                          self->fail(ec);
+                        }
+                        return;
+                      }
+                      if (p.done) p.done(SocketError::None);
+                      if (!self->open_) return;
+                      if (!self->writes_.empty()) self->start_write();
+                      else if (self->shutdown_requested_) self->do_shutdown();
+                    });
+  }
+
+  void do_shutdown() {
+    error_code ec;
+    sock_.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  AsioTransport& t_;
+  tcp::socket sock_;
+  std::uint64_t id_;
+  SocketRole role_;
+  SocketHandler* handler_ = nullptr;
+  Address local_, remote_;
+  bool open_ = true;
+  bool reading_ = false;
+  bool read_in_flight_ = false;
+  bool eof_ = false;
+  bool eof_delivered_ = false;
+  bool failed_ = false;
+  bool write_in_flight_ = false;
+  bool shutdown_requested_ = false;
+  std::array<std::uint8_t, 64 * 1024> buf_{};
+  Bytes stash_;
+  std::deque<Pending> writes_;
+  std::size_t pending_bytes_ = 0;
+};
+
+// ------------------------------------------------------------ AsioListener
+
+class AsioListener final : public Listener, public std::enable_shared_from_this<AsioListener> {
+ public:
+  AsioListener(AsioTransport& t, AcceptFn fn) : t_(t), acceptor_(t.asio_loop().io()), on_accept_(std::move(fn)) {}
+
+  void open(const ListenOptions& opts) {
+    error_code ec;
+    auto addr = ba::ip::make_address(opts.address.host, ec);
+    if (ec) throw std::runtime_error("listen: bad address '" + opts.address.host + "': " + ec.message());
+    tcp::endpoint ep(addr, opts.address.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(opts.backlog, ec);
+    if (ec)
+      throw std::runtime_error("cannot listen on " + opts.address.to_string() + ": " + ec.message());
+    auto l = acceptor_.local_endpoint();
+    local_ = {l.address().to_string(), l.port()};
+  }
+
+  Address local_address() const override { return local_; }
+  int native_fd() { return acceptor_.is_open() ? acceptor_.native_handle() : -1; }
+
+  void pause() override {
+    if (paused_) return;
+    paused_ = true;
+    error_code ec;
+    acceptor_.cancel(ec);
+  }
+  void resume() override {
+    if (!paused_) return;
+    paused_ = false;
+    start();
+  }
+  bool paused() const override { return paused_; }
+  void close() override {
+    if (!open_) return;
+    open_ = false;
+    error_code ec;
+    acceptor_.close(ec);
+    held_.clear();  // their destructors close the fds
+  }
+
+  void start() {
+    if (!open_ || paused_) return;
+    while (!held_.empty() && !paused_ && open_) {
+      auto s = held_.front();
+      held_.pop_front();
+      on_accept_(s);
+      s->start();
+    }
+    if (accepting_ || paused_ || !open_) return;
+    accepting_ = true;
+    auto self = shared_from_this();
+    acceptor_.async_accept([self](const error_code& ec, tcp::socket s) {
+      self->accepting_ = false;
+      if (!self->open_) return;
+      if (ec == ba::error::operation_aborted) {
+        self->start();
+        return;
+      }
+      if (ec) {
+        // EMFILE/ENFILE and friends: back off instead of spinning on an
+        // error that will repeat at once.
+        self->t_.loop().schedule(std::chrono::milliseconds(100), [self] { self->start(); });
+        return;
+      }
+      auto sock = std::make_shared<AsioSocket>(self->t_, std::move(s), SocketRole::Accepted);
+      self->t_.track(sock);
+      if (self->paused_) {
+        // Accepted just as we paused: keep it for resume() (it was already
+        // out of the kernel's queue).
+        self->held_.push_back(sock);
+      } else {
+        self->on_accept_(sock);
+        sock->start();
+      }
+      self->start();
+    });
+  }
+
+ private:
+  AsioTransport& t_;
+  tcp::acceptor acceptor_;
+  AcceptFn on_accept_;
+  Address local_;
+  bool open_ = true;
+  bool paused_ = false;
+  bool accepting_ = false;
+  std::deque<std::shared_ptr<AsioSocket>> held_;
+};
+
+// ----------------------------------------------------------- AsioTransport
+
+AsioTransport::AsioTransport() = default;
+AsioTransport::~AsioTransport() {
+  for (auto& w : listeners_)
+    if (auto l = w.lock()) l->close();
+  for (auto& [id, w] : sockets_)
+    if (auto s = w.lock()) s->close();
+}
+
+void AsioTransport::track(const std::shared_ptr<AsioSocket>& s) { sockets_[s->id()] = s; }
+void AsioTransport::track_listener(const std::shared_ptr<AsioListener>& l, std::uint16_t port) {
+  listeners_.push_back(l);
+  ports_.insert(port);
+}
+
+std::shared_ptr<Listener> AsioTransport::listen(const ListenOptions& opts, Listener::AcceptFn on_accept) {
+  auto l = std::make_shared<AsioListener>(*this, std::move(on_accept));
+  l->open(opts);
+  track_listener(l, l->local_address().port);
+  l->start();
+  return l;
+}
+
+void AsioTransport::connect(const Address& to, Duration timeout, ConnectFn done) {
+  error_code ec;
+  auto addr = ba::ip::make_address(to.host, ec);
+  if (ec) {
+    loop_.post([done] { done(nullptr, SocketError::Unreachable); });
+    return;
+  }
+  struct Attempt {
+    tcp::socket sock;
+    bool finished = false;
+    bool timed_out = false;
+    TimerId timer = 0;
+    ConnectFn done;
+  };
+  auto a = std::make_shared<Attempt>(Attempt{tcp::socket(loop_.io()), false, false, 0, std::move(done)});
+  a->timer = loop_.schedule(timeout, [a] {
+    if (a->finished) return;
+    a->timed_out = true;
+    error_code ignored;
+    a->sock.close(ignored);  // completes the connect with operation_aborted
+  });
+  a->sock.async_connect(tcp::endpoint(addr, to.port), [this, a](const error_code& cec) {
+    if (a->finished) return;
+    a->finished = true;
+    loop_.cancel(a->timer);
+    if (a->timed_out) {
+      a->done(nullptr, SocketError::TimedOut);
+      return;
+    }
+    if (cec) {
+      SocketError e = SocketError::Other;
+      if (cec == ba::error::connection_refused) e = SocketError::Refused;
+      else if (cec == ba::error::timed_out) e = SocketError::TimedOut;
+      else if (cec == ba::error::network_unreachable || cec == ba::error::host_unreachable)
+        e = SocketError::Unreachable;
+      a->done(nullptr, e);
+      return;
+    }
+    auto sock = std::make_shared<AsioSocket>(*this, std::move(a->sock), SocketRole::Connected);
+    track(sock);
+    a->done(sock, SocketError::None);
+    sock->start();
+  });
+}
+
+// ----------------------------------------------------------- inventory
+
+namespace {
+
+TcpState linux_state(unsigned st) {
+  switch (st) {
+    case 0x01: return TcpState::Established;
+    case 0x02: return TcpState::SynSent;
+    case 0x03: return TcpState::SynRcvd;
+    case 0x04: return TcpState::FinWait1;
+    case 0x05: return TcpState::FinWait2;
+    case 0x06: return TcpState::TimeWait;
+    case 0x07: return TcpState::Closed;
+    case 0x08: return TcpState::CloseWait;
+    case 0x09: return TcpState::LastAck;
+    case 0x0A: return TcpState::Listen;
+    case 0x0B: return TcpState::Closing;
+    default: return TcpState::Closed;
+  }
+}
+
+// "0100007F:1F90" (IPv4) or 32 hex digits (IPv6, four host-order words).
+Address parse_hex_endpoint(const std::string& s, bool ipv6) {
+  Address a;
+  auto colon = s.find(':');
+  if (colon == std::string::npos) return a;
+  const std::string ip = s.substr(0, colon);
+  a.port = static_cast<std::uint16_t>(std::stoul(s.substr(colon + 1), nullptr, 16));
+  if (!ipv6) {
+    auto v = static_cast<std::uint32_t>(std::stoul(ip, nullptr, 16));
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff,
+                  (v >> 24) & 0xff);
+    a.host = buf;
+  } else if (ip.size() == 32) {
+    ba::ip::address_v6::bytes_type b{};
+    for (int w = 0; w < 4; ++w) {
+      auto v = static_cast<std::uint32_t>(std::stoul(ip.substr(static_cast<std::size_t>(w) * 8, 8), nullptr, 16));
+      for (int k = 0; k < 4; ++k) b[static_cast<std::size_t>(w * 4 + k)] = static_cast<unsigned char>((v >> (8 * k)) & 0xff);
+    }
+    a.host = ba::ip::address_v6(b).to_string();
+  }
+  return a;
+}
+
+std::string slurp(const char* path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv6) {
+  std::vector<KernelTcpEntry> out;
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string sl, local, remote, st, queues, timer, retr, uid, timeout, inode;
+    if (!(ls >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >> inode)) continue;
+    KernelTcpEntry e;
+    e.local = parse_hex_endpoint(local, ipv6);
+    e.remote = parse_hex_endpoint(remote, ipv6);
+    e.state = linux_state(static_cast<unsigned>(std::stoul(st, nullptr, 16)));
+    e.inode = std::stoul(inode);
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<KernelTcpEntry> read_kernel_tcp_table() {
+  auto v4 = parse_proc_net_tcp(slurp("/proc/net/tcp"), false);
+  auto v6 = parse_proc_net_tcp(slurp("/proc/net/tcp6"), true);
+  v4.insert(v4.end(), v6.begin(), v6.end());
+  return v4;
+}
+
+std::map<int, unsigned long> process_socket_inodes() {
+  std::map<int, unsigned long> out;
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const int fd = std::atoi(e->d_name);
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    char target[128];
+    const ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    unsigned long inode = 0;
+    if (std::sscanf(target, "socket:[%lu]", &inode) == 1) out[fd] = inode;
+  }
+  closedir(d);
+  return out;
+}
+
+std::size_t process_fd_count() {
+  std::size_t n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return 0;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  closedir(d);
+  return n > 0 ? n - 1 : 0;  // minus the fd opendir itself holds
+}
+
+std::vector<SocketInfo> AsioTransport::inventory() const {
+  // Our own open sockets and listeners, by fd.
+  struct Mine {
+    std::uint64_t id;
+    SocketRole role;
+  };
+  std::map<int, Mine> by_fd;
+  for (const auto& [id, w] : sockets_)
+    if (auto s = w.lock(); s && s->is_open()) by_fd[s->native_fd()] = Mine{id, s->role()};
+  for (const auto& w : listeners_)
+    if (auto l = w.lock(); l && l->native_fd() >= 0) by_fd[l->native_fd()] = Mine{0, SocketRole::Listener};
+
+  std::map<unsigned long, int> fd_of_inode;
+  for (const auto& [fd, inode] : process_socket_inodes()) fd_of_inode[inode] = fd;
+
+  std::vector<SocketInfo> out;
+  for (const auto& e : read_kernel_tcp_table()) {
+    const bool ours_by_port = ports_.count(e.local.port) > 0;
+    auto fd_it = e.inode != 0 ? fd_of_inode.find(e.inode) : fd_of_inode.end();
+    const bool in_process = fd_it != fd_of_inode.end();
+    if (!in_process && !(e.inode == 0 && ours_by_port)) continue;  // someone else's
+    if (in_process && !ours_by_port) continue;  // a socket of ours on another transport
+    SocketInfo si;
+    si.state = e.state;
+    si.local = e.local;
+    si.remote = e.remote;
+    si.node = "local";
+    if (in_process) {
+      auto m = by_fd.find(fd_it->second);
+      if (m != by_fd.end()) {
+        si.socket_id = m->second.id;
+        si.role = m->second.role;
+        si.held_by_app = true;
+      } else {
+        si.role = e.state == TcpState::Listen ? SocketRole::Listener : SocketRole::KernelOnly;
+      }
+    } else {
+      si.role = SocketRole::KernelOnly;  // accept queue, TIME_WAIT, orphaned FIN_WAIT
+    }
+    out.push_back(si);
+  }
+  return out;
+}
+
+}  // namespace netcore::asio

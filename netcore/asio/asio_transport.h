@@ -1,0 +1,85 @@
+// The transport seam on Boost.Asio: real TCP sockets, one io_context per loop
+// thread (one loop for now). The inventory is read from the OS: the process's
+// socket fds joined with the kernel's TCP table (/proc/net/tcp and tcp6), so
+// CLOSE_WAIT and orphaned sockets are seen by the kernel's own account.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "netcore/transport.h"
+
+namespace netcore::asio {
+
+class AsioLoop final : public EventLoop {
+ public:
+  AsioLoop();
+  ~AsioLoop() override;
+  TimePoint now() const override;
+  TimerId schedule(Duration delay, std::function<void()> fn) override;
+  bool cancel(TimerId id) override;
+  void post(std::function<void()> fn) override;
+  std::size_t pending_timers() const override { return timers_.size(); }
+  /// `limit` is wall-clock time here.
+  bool run_until(const std::function<bool()>& done, Duration limit) override;
+
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  boost::asio::io_context io_;
+  std::chrono::steady_clock::time_point epoch_;
+  TimerId next_id_ = 1;
+  std::map<TimerId, std::unique_ptr<boost::asio::steady_timer>> timers_;
+};
+
+class AsioSocket;
+class AsioListener;
+
+class AsioTransport final : public Transport {
+ public:
+  AsioTransport();
+  ~AsioTransport() override;
+  EventLoop& loop() override { return loop_; }
+  AsioLoop& asio_loop() { return loop_; }
+  std::string name() const override { return "asio"; }
+  std::shared_ptr<Listener> listen(const ListenOptions& opts, Listener::AcceptFn on_accept) override;
+  void connect(const Address& to, Duration timeout, ConnectFn done) override;
+  std::vector<SocketInfo> inventory() const override;
+
+  // Internal: sockets and listeners register here for the inventory.
+  std::uint64_t next_socket_id() { return next_id_++; }
+  void track(const std::shared_ptr<AsioSocket>& s);
+  void track_listener(const std::shared_ptr<AsioListener>& l, std::uint16_t port);
+  void note_local_port(std::uint16_t port) { ports_.insert(port); }
+
+ private:
+  AsioLoop loop_;
+  std::uint64_t next_id_ = 1;
+  std::map<std::uint64_t, std::weak_ptr<AsioSocket>> sockets_;
+  std::vector<std::weak_ptr<AsioListener>> listeners_;
+  std::set<std::uint16_t> ports_;  // every local port this transport used
+};
+
+/// One row of the kernel's TCP table.
+struct KernelTcpEntry {
+  Address local;
+  Address remote;
+  TcpState state = TcpState::Closed;
+  unsigned long inode = 0;
+};
+/// Parses /proc/net/tcp-format text (IPv4 or IPv6).
+std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv6);
+/// Reads /proc/net/tcp and /proc/net/tcp6.
+std::vector<KernelTcpEntry> read_kernel_tcp_table();
+/// Socket inodes of this process's open fds (fd -> inode).
+std::map<int, unsigned long> process_socket_inodes();
+/// Number of open fds of this process.
+std::size_t process_fd_count();
+
+}  // namespace netcore::asio

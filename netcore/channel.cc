@@ -1,0 +1,186 @@
+#include "netcore/channel.h"
+
+#include <stdexcept>
+#include <typeinfo>
+
+namespace netcore {
+
+namespace {
+std::string describe(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "non-standard exception";
+  }
+}
+}  // namespace
+
+std::shared_ptr<Channel> Channel::create(EventLoop& loop, std::shared_ptr<Socket> socket,
+                                         ConnectionLedger& ledger, Side side,
+                                         ChannelOptions options) {
+  return std::shared_ptr<Channel>(
+      new Channel(loop, std::move(socket), ledger, side, std::move(options)));
+}
+
+Channel::Channel(EventLoop& loop, std::shared_ptr<Socket> socket, ConnectionLedger& ledger,
+                 Side side, ChannelOptions options)
+    : loop_(loop),
+      socket_(std::move(socket)),
+      ledger_(ledger),
+      side_(side),
+      options_(std::move(options)),
+      pipeline_(this) {}
+
+Channel::~Channel() {
+  if (socket_) socket_->set_handler(nullptr);
+}
+
+Address Channel::local_address() const { return socket_ ? socket_->local_address() : Address{}; }
+Address Channel::remote_address() const { return socket_ ? socket_->remote_address() : Address{}; }
+
+void Channel::activate() {
+  if (state_ != ChannelState::Created) throw std::logic_error("channel activated twice");
+  state_ = ChannelState::Active;
+  self_ = shared_from_this();
+  id_ = ledger_.open(side_, socket_ ? socket_->id() : 0, local_address(), remote_address(),
+                     loop_.now(), options_.label);
+  if (socket_) socket_->set_handler(this);
+  pipeline_.fire_channel_active();
+  if (state_ == ChannelState::Active && options_.auto_read && socket_) socket_->set_reading(true);
+}
+
+void Channel::set_auto_read(bool on) {
+  options_.auto_read = on;
+  if (state_ != ChannelState::Active || !socket_) return;
+  socket_->set_reading(on || read_pending_);
+}
+
+void Channel::write(std::any msg, WriteCallback done) { pipeline_.write(std::move(msg), std::move(done)); }
+void Channel::flush() { pipeline_.flush(); }
+void Channel::write_and_flush(std::any msg, WriteCallback done) {
+  pipeline_.write(std::move(msg), std::move(done));
+  pipeline_.flush();
+}
+void Channel::read() { pipeline_.read(); }
+void Channel::close(CloseReason reason) { pipeline_.close(reason); }
+void Channel::shutdown_output() {
+  if (state_ != ChannelState::Active || !socket_) return;
+  head_flush();
+  socket_->shutdown_output();
+}
+
+void Channel::abort(CloseReason reason) {
+  if (state_ == ChannelState::Closed) return;
+  abort_on_close_ = true;
+  pipeline_.close(reason);
+}
+
+std::size_t Channel::pending_outbound_bytes() const {
+  return unflushed_bytes_ + (socket_ && state_ == ChannelState::Active ? socket_->pending_outbound() : 0);
+}
+
+// --- socket events -------------------------------------------------------
+
+void Channel::on_data(Bytes data) {
+  if (state_ != ChannelState::Active) return;
+  if (!options_.auto_read) {
+    // One read() request, one batch (Netty's read() with auto-read off).
+    read_pending_ = false;
+    if (socket_) socket_->set_reading(false);
+  }
+  pipeline_.fire_channel_read(std::move(data));
+  if (state_ == ChannelState::Active) pipeline_.fire_channel_read_complete();
+}
+
+void Channel::on_peer_fin() {
+  if (state_ != ChannelState::Active) return;
+  if (options_.allow_half_closure) {
+    pipeline_.fire_user_event(InputShutdownEvent{});
+  } else {
+    close(CloseReason::PeerClosed);
+  }
+}
+
+void Channel::on_error(SocketError e) {
+  if (state_ != ChannelState::Active) return;
+  close(close_reason_for(e));
+}
+
+// --- head of the pipeline -----------------------------------------------
+
+void Channel::head_write(std::any msg, WriteCallback done) {
+  if (state_ != ChannelState::Active) {
+    if (done) loop_.post([done] { done(SocketError::Other); });
+    return;
+  }
+  if (sink_) {
+    sink_(std::move(msg), std::move(done));
+    return;
+  }
+  Bytes* bytes = std::any_cast<Bytes>(&msg);
+  if (!bytes) {
+    throw std::invalid_argument(std::string("channel: a message of type ") + msg.type().name() +
+                                " reached the head; only netcore::Bytes can be written to a "
+                                "socket (is an encoder missing?)");
+  }
+  unflushed_bytes_ += bytes->size();
+  unflushed_.push_back(Unflushed{std::move(*bytes), std::move(done)});
+}
+
+void Channel::head_flush() {
+  if (state_ != ChannelState::Active || !socket_) return;
+  while (!unflushed_.empty()) {
+    Unflushed u = std::move(unflushed_.front());
+    unflushed_.pop_front();
+    unflushed_bytes_ -= u.data.size();
+    socket_->write(std::move(u.data), std::move(u.done));
+  }
+}
+
+void Channel::head_read() {
+  if (state_ != ChannelState::Active || !socket_) return;
+  read_pending_ = true;
+  socket_->set_reading(true);
+}
+
+void Channel::head_close(CloseReason reason) {
+  if (state_ == ChannelState::Closed) return;  // close is idempotent
+  const bool was_active = state_ == ChannelState::Active;
+  state_ = ChannelState::Closed;
+  close_reason_ = reason;
+  // Writes never flushed fail, as in Netty.
+  for (auto& u : unflushed_)
+    if (u.done) loop_.post([cb = std::move(u.done)] { cb(SocketError::Other); });
+  unflushed_.clear();
+  unflushed_bytes_ = 0;
+  if (socket_) {
+    socket_->set_handler(nullptr);
+    if (abort_on_close_ || reason == CloseReason::AcceptFailure) {
+      socket_->abort();
+    } else {
+      socket_->close();
+    }
+  }
+  if (!was_active) return;  // never activated: no ledger entry, no events
+  ledger_.close(id_, loop_.now(), reason, close_detail_);
+  // Inactive is delivered later, never from inside the close() call
+  // (a handler may be closing from within its own read).
+  loop_.post([this] {
+    pipeline_.fire_channel_inactive();
+    pipeline_.remove_all();
+    loop_.post([this] { self_.reset(); });
+  });
+}
+
+// --- tail of the pipeline -----------------------------------------------
+
+void Channel::tail_exception(std::exception_ptr error) {
+  unhandled_.push_back(error);
+  if (state_ == ChannelState::Closed) return;
+  if (close_detail_.empty()) close_detail_ = describe(error);
+  close(CloseReason::Exception);
+}
+
+}  // namespace netcore

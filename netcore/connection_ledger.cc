@@ -1,0 +1,83 @@
+#include "netcore/connection_ledger.h"
+
+namespace netcore {
+
+const char* to_string(Side s) { return s == Side::Server ? "server" : "client"; }
+
+const char* to_string(CloseReason r) {
+  switch (r) {
+    case CloseReason::Normal: return "normal";
+    case CloseReason::PeerClosed: return "peer-closed";
+    case CloseReason::Reset: return "reset";
+    case CloseReason::Idle: return "idle";
+    case CloseReason::Exception: return "exception";
+    case CloseReason::AcceptFailure: return "accept-failure";
+    case CloseReason::WriteError: return "write-error";
+    case CloseReason::TimedOut: return "timed-out";
+    case CloseReason::Error: return "error";
+  }
+  return "?";
+}
+
+CloseReason close_reason_for(SocketError e) {
+  switch (e) {
+    case SocketError::Reset: return CloseReason::Reset;
+    case SocketError::TimedOut: return CloseReason::TimedOut;
+    default: return CloseReason::Error;
+  }
+}
+
+std::uint64_t ConnectionLedger::open(Side side, std::uint64_t socket_id, Address local,
+                                     Address remote, TimePoint now, std::string label) {
+  LedgerEntry e;
+  e.id = entries_.size() + 1;
+  e.side = side;
+  e.label = std::move(label);
+  e.socket_id = socket_id;
+  e.local = std::move(local);
+  e.remote = std::move(remote);
+  e.opened_at = now;
+  entries_.push_back(std::move(e));
+  ++open_;
+  return entries_.back().id;
+}
+
+std::uint64_t ConnectionLedger::record_failed(Side side, std::uint64_t socket_id, Address local,
+                                              Address remote, TimePoint now, CloseReason reason,
+                                              std::string detail) {
+  const std::uint64_t id = open(side, socket_id, std::move(local), std::move(remote), now);
+  close(id, now, reason, std::move(detail));
+  return id;
+}
+
+void ConnectionLedger::close(std::uint64_t id, TimePoint now, CloseReason reason,
+                             std::string detail) {
+  if (id == 0 || id > entries_.size()) return;
+  LedgerEntry& e = entries_[id - 1];
+  if (e.closed_at) return;
+  e.closed_at = now;
+  e.reason = reason;
+  e.detail = std::move(detail);
+  --open_;
+}
+
+const LedgerEntry* ConnectionLedger::find(std::uint64_t id) const {
+  if (id == 0 || id > entries_.size()) return nullptr;
+  return &entries_[id - 1];
+}
+
+std::size_t ConnectionLedger::count(CloseReason r) const {
+  std::size_t n = 0;
+  for (const auto& e : entries_)
+    if (e.closed_at && e.reason == r) ++n;
+  return n;
+}
+
+std::vector<LedgerEntry> ConnectionLedger::open_entries() const {
+  std::vector<LedgerEntry> out;
+  for (const auto& e : entries_)
+    if (e.is_open()) out.push_back(e);
+  return out;
+}
+
+}  // namespace netcore

@@ -1,0 +1,68 @@
+// ConnectionLedger: every channel ever opened, with open/close time, side and
+// close reason. It is the single source of truth about what netcore holds
+// open; the leak check joins it with a transport's socket inventory.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netcore/transport.h"
+
+namespace netcore {
+
+enum class Side { Server, Client };
+const char* to_string(Side s);
+
+enum class CloseReason {
+  Normal,         // closed by the application
+  PeerClosed,     // the peer sent FIN
+  Reset,          // the peer (or the network) sent RST
+  Idle,           // an idle check closed it
+  Exception,      // an exception no handler consumed
+  AcceptFailure,  // setting up an accepted child failed; force-closed
+  WriteError,     // a write failed
+  TimedOut,       // the TCP stack gave up (retransmissions exhausted)
+  Error,          // any other transport error
+};
+const char* to_string(CloseReason r);
+CloseReason close_reason_for(SocketError e);
+
+struct LedgerEntry {
+  std::uint64_t id = 0;
+  Side side = Side::Server;
+  std::string label;  // free text set by whoever opened it ("echo", "proxy-backend"...)
+  std::uint64_t socket_id = 0;
+  Address local;
+  Address remote;
+  TimePoint opened_at{};
+  std::optional<TimePoint> closed_at;
+  CloseReason reason = CloseReason::Normal;
+  std::string detail;  // e.g. the unhandled exception's what()
+  bool is_open() const { return !closed_at.has_value(); }
+};
+
+class ConnectionLedger {
+ public:
+  std::uint64_t open(Side side, std::uint64_t socket_id, Address local, Address remote,
+                     TimePoint now, std::string label = {});
+  /// Records a connection that never became a channel (its set-up failed and
+  /// it was force-closed): opened and closed at `now` with `reason`.
+  std::uint64_t record_failed(Side side, std::uint64_t socket_id, Address local, Address remote,
+                              TimePoint now, CloseReason reason, std::string detail);
+  /// Records the close. Closing an id twice keeps the first record.
+  void close(std::uint64_t id, TimePoint now, CloseReason reason, std::string detail = {});
+
+  const LedgerEntry* find(std::uint64_t id) const;
+  const std::vector<LedgerEntry>& entries() const { return entries_; }
+  std::size_t open_count() const { return open_; }
+  std::size_t count(CloseReason r) const;
+  std::vector<LedgerEntry> open_entries() const;
+
+ private:
+  std::vector<LedgerEntry> entries_;  // index = id - 1
+  std::size_t open_ = 0;
+};
+
+}  // namespace netcore

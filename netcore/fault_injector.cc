@@ -1,0 +1,52 @@
+#include "netcore/fault_injector.h"
+
+#include <new>
+
+namespace netcore {
+
+void FaultInjector::throw_with_probability(std::string handler, PipelineEvent event, double p) {
+  Rule r;
+  r.probability = p;
+  rules_[{std::move(handler), event}] = r;
+}
+
+void FaultInjector::throw_on_nth(std::string handler, PipelineEvent event, std::uint64_t n) {
+  Rule r;
+  r.nth = n;
+  rules_[{std::move(handler), event}] = r;
+}
+
+void FaultInjector::fail_registration_every(std::uint64_t k) { reg_every_ = k; }
+void FaultInjector::fail_registration_with_probability(double p) { reg_probability_ = p; }
+
+void FaultInjector::before_handler(const std::string& handler, PipelineEvent event) {
+  if (rules_.empty()) return;
+  auto it = rules_.find({handler, event});
+  if (it == rules_.end()) return;
+  Rule& r = it->second;
+  ++r.seen;
+  bool fire = false;
+  if (r.nth != 0) {
+    fire = r.seen == r.nth;
+  } else if (r.probability > 0.0) {
+    fire = std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < r.probability;
+  }
+  if (fire) {
+    ++handler_faults_;
+    throw InjectedFault("injected fault in handler '" + handler + "' on " + to_string(event));
+  }
+}
+
+void FaultInjector::before_child_registration() {
+  ++registrations_;
+  bool fire = false;
+  if (reg_every_ != 0 && registrations_ % reg_every_ == 0) fire = true;
+  if (!fire && reg_probability_ > 0.0)
+    fire = std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < reg_probability_;
+  if (fire) {
+    ++registration_failures_;
+    throw std::bad_alloc();
+  }
+}
+
+}  // namespace netcore

@@ -1,0 +1,191 @@
+// The transport seam: the only interface netcore uses to reach a network.
+//
+// Two implementations exist: netcore/asio/ (real sockets on Boost.Asio) and
+// sim/ (simulated TCP on ns-3). Everything above this header is written once.
+//
+// Contract shared by every implementation:
+//  * Single-threaded: every call is made on the loop's thread and every
+//    callback is delivered from the loop; nothing blocks.
+//  * A callback is never invoked re-entrantly from inside the call that caused
+//    it (e.g. write() never completes synchronously); it is queued to the loop.
+//  * After close() or abort() a Socket delivers no further events to its
+//    handler. The object itself stays valid while anyone holds the shared_ptr.
+//  * Time is the loop's time (simulated on ns-3, steady clock on Asio):
+//    code above the seam never reads a wall clock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace netcore {
+
+using Duration = std::chrono::nanoseconds;
+/// Loop time: a duration since the loop's epoch (its creation).
+using TimePoint = std::chrono::nanoseconds;
+using Bytes = std::vector<std::uint8_t>;
+
+using namespace std::chrono_literals;
+
+/// Identifies a scheduled timer. 0 is never a valid id.
+using TimerId = std::uint64_t;
+
+class EventLoop {
+ public:
+  virtual ~EventLoop() = default;
+  virtual TimePoint now() const = 0;
+  /// Runs `fn` on the loop after `delay` (>= 0). Timers with equal deadlines
+  /// run in scheduling order.
+  virtual TimerId schedule(Duration delay, std::function<void()> fn) = 0;
+  /// Cancels a pending timer. Returns false if it already ran or was cancelled.
+  virtual bool cancel(TimerId id) = 0;
+  /// Runs `fn` on the loop as soon as possible, after the current callback.
+  virtual void post(std::function<void()> fn) = 0;
+  /// Timers scheduled and neither run nor cancelled (leak checks read this).
+  virtual std::size_t pending_timers() const = 0;
+
+  /// Harness only (tests, runner), never handlers: drives the loop until
+  /// `done()` is true or `limit` of loop time passed. Returns done().
+  virtual bool run_until(const std::function<bool()>& done, Duration limit) = 0;
+  /// Harness only: drives the loop for `d` of loop time.
+  void run_for(Duration d) {
+    run_until([] { return false; }, d);
+  }
+};
+
+/// TCP states as both Linux and ns-3 name them.
+enum class TcpState {
+  Closed,
+  Listen,
+  SynSent,
+  SynRcvd,
+  Established,
+  CloseWait,
+  LastAck,
+  FinWait1,
+  FinWait2,
+  Closing,
+  TimeWait,
+};
+const char* to_string(TcpState s);
+/// States in which the socket is on its way out by itself (no owner needed).
+bool is_closing_state(TcpState s);
+
+struct Address {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+  bool operator==(const Address& o) const { return host == o.host && port == o.port; }
+};
+
+enum class SocketError {
+  None,
+  Reset,      // the peer (or a middlebox) sent RST
+  Refused,    // connect: RST in answer to SYN
+  TimedOut,   // connect: no answer within the timeout; or the stack gave up
+  Unreachable,
+  Other,
+};
+const char* to_string(SocketError e);
+
+/// Receives a socket's events. Implemented by netcore's Channel.
+class SocketHandler {
+ public:
+  virtual ~SocketHandler() = default;
+  /// Bytes arrived (only while reading is enabled).
+  virtual void on_data(Bytes data) = 0;
+  /// The peer sent FIN and every byte before it was delivered (end of stream).
+  virtual void on_peer_fin() = 0;
+  /// The connection failed (reset, timeout). No more events follow.
+  virtual void on_error(SocketError e) = 0;
+};
+
+using WriteCallback = std::function<void(SocketError)>;
+
+/// One TCP connection as the transport sees it.
+class Socket {
+ public:
+  virtual ~Socket() = default;
+  virtual std::uint64_t id() const = 0;
+  virtual void set_handler(SocketHandler* h) = 0;
+  /// Back-pressure: while reading is off no on_data/on_peer_fin is delivered
+  /// and the kernel's (or ns-3's) receive window fills up.
+  virtual void set_reading(bool on) = 0;
+  /// Queues `data`. `done` runs on the loop once all of it has been handed to
+  /// the TCP stack (SocketError::None), or the write failed.
+  virtual void write(Bytes data, WriteCallback done) = 0;
+  /// Bytes accepted by write() and not yet handed to the TCP stack.
+  virtual std::size_t pending_outbound() const = 0;
+  /// FIN after everything queued has been handed to the stack.
+  virtual void shutdown_output() = 0;
+  /// Orderly close: drops queued writes (their callbacks report Other),
+  /// releases the socket; the stack sends FIN (or RST if unread data remains,
+  /// as Linux does).
+  virtual void close() = 0;
+  /// Abortive close: RST on the wire, like SO_LINGER {1, 0} then close.
+  virtual void abort() = 0;
+  virtual bool is_open() const = 0;
+  virtual Address local_address() const = 0;
+  virtual Address remote_address() const = 0;
+};
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  using AcceptFn = std::function<void(std::shared_ptr<Socket>)>;
+  virtual Address local_address() const = 0;
+  /// Stops taking connections from the accept queue. The stack keeps
+  /// completing handshakes into the queue up to the backlog (as Linux does).
+  virtual void pause() = 0;
+  virtual void resume() = 0;
+  virtual bool paused() const = 0;
+  virtual void close() = 0;
+};
+
+enum class SocketRole { Listener, Accepted, Connected, KernelOnly };
+const char* to_string(SocketRole r);
+
+/// One socket the transport (or the kernel on its behalf) still holds.
+struct SocketInfo {
+  std::uint64_t socket_id = 0;  // 0 for sockets no Socket object owns
+  SocketRole role = SocketRole::KernelOnly;
+  TcpState state = TcpState::Closed;
+  Address local;
+  Address remote;
+  bool held_by_app = false;  // an open Socket/Listener object owns it
+  std::optional<Duration> in_state_for;  // known on sim, not on Asio
+  std::string node;  // sim: the node name; Asio: "local"
+};
+
+/// Sockets the leak check cares about: everything but listeners and sockets
+/// that will go away by themselves (TIME_WAIT).
+std::vector<SocketInfo> live_connections(const std::vector<SocketInfo>& inventory);
+
+struct ListenOptions {
+  Address address;  // port 0: any free port
+  int backlog = 128;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual EventLoop& loop() = 0;
+  /// Name of the implementation ("asio", "sim").
+  virtual std::string name() const = 0;
+  using ConnectFn = std::function<void(std::shared_ptr<Socket>, SocketError)>;
+  /// Throws std::system_error (or std::runtime_error) if the address cannot
+  /// be bound (e.g. port in use).
+  virtual std::shared_ptr<Listener> listen(const ListenOptions& opts,
+                                           Listener::AcceptFn on_accept) = 0;
+  /// `done` runs on the loop exactly once: with a socket, or with an error.
+  virtual void connect(const Address& to, Duration timeout, ConnectFn done) = 0;
+  /// Every TCP socket this transport holds, listeners included, plus
+  /// kernel-held sockets on its ports (TIME_WAIT, orphaned FIN_WAIT).
+  virtual std::vector<SocketInfo> inventory() const = 0;
+};
+
+}  // namespace netcore

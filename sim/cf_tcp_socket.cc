@@ -1,0 +1,138 @@
+#include "sim/cf_tcp_socket.h"
+
+#include <ns3/node.h>
+#include <ns3/object-factory.h>
+#include <ns3/rtt-estimator.h>
+#include <ns3/packet.h>
+#include <ns3/simulator.h>
+#include <ns3/tcp-header.h>
+#include <ns3/tcp-option-ts.h>
+#include <ns3/tcp-congestion-ops.h>
+#include <ns3/tcp-recovery-ops.h>
+#include <ns3/tcp-rx-buffer.h>
+#include <ns3/uinteger.h>
+
+namespace connfail::sim {
+
+NS_OBJECT_ENSURE_REGISTERED(CfTcpSocket);
+
+ns3::TypeId CfTcpSocket::GetTypeId() {
+  static ns3::TypeId tid = ns3::TypeId("connfail::sim::CfTcpSocket")
+                               .SetParent<ns3::TcpSocketBase>()
+                               .SetGroupName("Internet")
+                               .AddConstructor<CfTcpSocket>();
+  return tid;
+}
+
+CfTcpSocket::CfTcpSocket() { HookState(); }
+
+CfTcpSocket::CfTcpSocket(const CfTcpSocket& other) : ns3::TcpSocketBase(other) {
+  // A forked child belongs to nobody until the listener adopts it.
+  owner_id = 0;
+  is_listener = false;
+  HookState();
+}
+
+void CfTcpSocket::HookState() {
+  m_stateSince = ns3::Simulator::Now();
+  m_state.ConnectWithoutContext(ns3::MakeCallback(&CfTcpSocket::OnState, this));
+}
+
+void CfTcpSocket::OnState(ns3::TcpSocket::TcpStates_t, ns3::TcpSocket::TcpStates_t) {
+  m_stateSince = ns3::Simulator::Now();
+}
+
+ns3::Ptr<CfTcpSocket> CfTcpSocket::Create(ns3::Ptr<ns3::Node> node) {
+  ns3::Ptr<ns3::TcpL4Protocol> tcp = node->GetObject<ns3::TcpL4Protocol>();
+  ns3::TypeIdValue socketType, recoveryType, rttType;
+  tcp->GetAttribute("SocketType", socketType);
+  tcp->GetAttribute("RecoveryType", recoveryType);
+  tcp->GetAttribute("RttEstimatorType", rttType);
+  ns3::ObjectFactory cc, rec, rtt;
+  cc.SetTypeId(socketType.Get());
+  rec.SetTypeId(recoveryType.Get());
+  rtt.SetTypeId(rttType.Get());
+
+  ns3::Ptr<CfTcpSocket> s = ns3::CreateObject<CfTcpSocket>();
+  s->SetNode(node);
+  s->SetTcp(tcp);
+  s->SetRtt(rtt.Create<ns3::RttEstimator>());
+  s->SetCongestionControlAlgorithm(cc.Create<ns3::TcpCongestionOps>());
+  s->SetRecoveryAlgorithm(rec.Create<ns3::TcpRecoveryOps>());
+  tcp->AddSocket(s);
+  return s;
+}
+
+ns3::Ptr<ns3::TcpSocketBase> CfTcpSocket::Fork() { return ns3::CopyObject<CfTcpSocket>(this); }
+
+// ns-3 3.37 drops every segment without a timestamp option once timestamps
+// were negotiated, RSTs included -- and the RST its own stack sends for a
+// segment to a closed port carries none. So a SYN to a closed port was never
+// refused and a reset from a rebooted host was never seen. Linux (and RFC
+// 7323, section 3.2) accept a RST without timestamps: give it one echoing the
+// peer's last value so the state machine below processes it.
+void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& from,
+                              const ns3::Address& to) {
+  ns3::TcpHeader h;
+  packet->PeekHeader(h);
+  // A RST answering our SYN (with an acceptable ACK) is a refused connect, as
+  // on Linux (ECONNREFUSED); ns-3 3.37 ignores it and retries the SYN.
+  if (m_state.Get() == SYN_SENT && (h.GetFlags() & ns3::TcpHeader::RST) &&
+      (h.GetFlags() & ns3::TcpHeader::ACK) &&
+      h.GetAckNumber() == m_tcb->m_nextTxSequence + ns3::SequenceNumber32(1)) {
+    refused = true;
+    NotifyConnectionFailed();
+    return;
+  }
+  if (m_timestampEnabled) {
+    if ((h.GetFlags() & ns3::TcpHeader::RST) && !h.HasOption(ns3::TcpOption::TS)) {
+      packet->RemoveHeader(h);
+      auto ts = ns3::CreateObject<ns3::TcpOptionTS>();
+      ts->SetTimestamp(m_timestampToEcho);
+      ts->SetEcho(0);
+      h.AppendOption(ts);
+      packet->AddHeader(h);
+    }
+  }
+  ns3::TcpSocketBase::DoForwardUp(packet, from, to);
+}
+
+void CfTcpSocket::Abort() {
+  owner_id = 0;
+  SetRecvCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
+  SetSendCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>, uint32_t>());
+  SetCloseCallbacks(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
+                    ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
+  SetConnectCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
+                     ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
+  if (m_endPoint == nullptr && m_endPoint6 == nullptr) return;
+  switch (m_state.Get()) {
+    case CLOSED:
+    case LISTEN:
+    case TIME_WAIT:
+      // Nothing on the wire to reset: just release the endpoint.
+      break;
+    default:
+      SendRST();  // also releases the endpoint (and leaves the socket list)
+      m_state = CLOSED;
+      return;
+  }
+  m_state = CLOSED;
+  DeallocateEndPoint();
+}
+
+void CfTcpSocket::Discard() {
+  owner_id = 0;
+  SetRecvCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
+  SetSendCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>, uint32_t>());
+  SetCloseCallbacks(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
+                    ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
+  SetConnectCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
+                     ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
+  m_state = CLOSED;
+  if (m_endPoint != nullptr || m_endPoint6 != nullptr) DeallocateEndPoint();
+}
+
+uint32_t CfTcpSocket::RxBufferedBytes() const { return m_tcb->m_rxBuffer->Size(); }
+
+}  // namespace connfail::sim

@@ -1,0 +1,53 @@
+// CfTcpSocket: ns-3's TcpSocketBase with the operations a real kernel offers
+// and ns-3 keeps protected: an abortive close that puts RST on the wire
+// (SO_LINGER 0), a silent discard, and read access to the TCP state and how
+// long the socket has been in it. Forked (accepted) children are CfTcpSockets
+// too. Internal to sim/: never include from outside it.
+#pragma once
+
+#include <ns3/tcp-l4-protocol.h>
+#include <ns3/tcp-socket-base.h>
+
+#include <cstdint>
+
+namespace connfail::sim {
+
+class CfTcpSocket : public ns3::TcpSocketBase {
+ public:
+  static ns3::TypeId GetTypeId();
+  ns3::TypeId GetInstanceTypeId() const override { return GetTypeId(); }
+  CfTcpSocket();
+  CfTcpSocket(const CfTcpSocket& other);
+
+  /// Creates a socket on `node` set up like TcpL4Protocol::CreateSocket does
+  /// (the node's congestion, recovery and RTT types) and registers it.
+  static ns3::Ptr<CfTcpSocket> Create(ns3::Ptr<ns3::Node> node);
+
+  /// RST on the wire, endpoint released; no callback fires.
+  void Abort();
+  /// Endpoint released with nothing sent (a socket that never existed for the
+  /// network, e.g. a connect attempt given up by the application).
+  void Discard();
+
+  ns3::TcpSocket::TcpStates_t GetTcpState() const { return m_state.Get(); }
+  ns3::Time StateSince() const { return m_stateSince; }
+  uint32_t RxBufferedBytes() const;
+
+  /// Id of the connfail Socket/Listener that owns this socket (0: none).
+  uint64_t owner_id = 0;
+  bool is_listener = false;
+  /// Set when a connect was answered with RST.
+  bool refused = false;
+
+ protected:
+  ns3::Ptr<ns3::TcpSocketBase> Fork() override;
+  void DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& from,
+                   const ns3::Address& to) override;
+
+ private:
+  void HookState();
+  void OnState(ns3::TcpSocket::TcpStates_t from, ns3::TcpSocket::TcpStates_t to);
+  ns3::Time m_stateSince;
+};
+
+}  // namespace connfail::sim

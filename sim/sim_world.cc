@@ -1,0 +1,131 @@
+#include "sim/sim_world.h"
+
+#include <ns3/core-module.h>
+#include <ns3/internet-module.h>
+#include <ns3/network-module.h>
+#include <ns3/point-to-point-module.h>
+
+#include <stdexcept>
+
+#include "sim/ns3_loop.h"
+#include "sim/sim_transport.h"
+
+namespace connfail::sim {
+
+namespace {
+bool g_world_alive = false;
+}
+
+struct SimWorld::Impl {
+  WorldConfig cfg;
+  Ns3Loop loop;
+  TraceSink trace;
+  std::vector<std::string> names;
+  ns3::NodeContainer nodes;
+  std::map<std::string, std::unique_ptr<SimTransport>> transports;
+  std::map<std::string, std::string> address;
+
+  void on_tx(std::string device, ns3::Ptr<const ns3::Packet> p) {
+    const std::int64_t t = ns3::Simulator::Now().GetNanoSeconds();
+    trace.mix(&t, sizeof t);
+    trace.mix(device.data(), device.size());
+    std::vector<std::uint8_t> buf(p->GetSize());
+    p->CopyData(buf.data(), p->GetSize());
+    trace.mix(buf.data(), buf.size());
+    ++trace.packets;
+  }
+};
+
+SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
+  if (g_world_alive) throw std::logic_error("SimWorld: only one world may exist at a time");
+  if (cfg.clients < 1) throw std::invalid_argument("SimWorld: at least one client host");
+  g_world_alive = true;
+  impl_->cfg = cfg;
+  // Seeds first, before any random variable exists.
+  ns3::RngSeedManager::SetSeed(cfg.seed);
+  ns3::RngSeedManager::SetRun(cfg.run);
+  ns3::Ipv4AddressGenerator::Reset();
+  ns3::Config::SetDefault("ns3::TcpSocket::SegmentSize", ns3::UintegerValue(cfg.segment_size));
+
+  const int n = cfg.clients + 1;
+  impl_->nodes.Create(static_cast<uint32_t>(n));
+  impl_->names.push_back("server");
+  for (int i = 0; i < cfg.clients; ++i) impl_->names.push_back("client" + std::to_string(i));
+
+  ns3::InternetStackHelper stack;
+  stack.Install(impl_->nodes);
+
+  ns3::PointToPointHelper p2p;
+  p2p.SetDeviceAttribute("DataRate", ns3::StringValue(cfg.link.rate));
+  p2p.SetChannelAttribute("Delay", ns3::TimeValue(ns3::NanoSeconds(cfg.link.delay.count())));
+  ns3::Ipv4AddressHelper ip;
+  for (int i = 0; i < cfg.clients; ++i) {
+    auto devs = p2p.Install(impl_->nodes.Get(0), impl_->nodes.Get(static_cast<uint32_t>(i + 1)));
+    // 10.<hi>.<lo>.0/24 per link: up to 65,535 client hosts.
+    const int link = i + 1;
+    const std::string base = "10." + std::to_string(link / 256) + "." + std::to_string(link % 256) + ".0";
+    ip.SetBase(base.c_str(), "255.255.255.0");
+    auto ifs = ip.Assign(devs);
+    std::ostringstream os;
+    ifs.GetAddress(1).Print(os);
+    impl_->address[impl_->names[static_cast<std::size_t>(i + 1)]] = os.str();
+    if (i == 0) {
+      std::ostringstream ss;
+      ifs.GetAddress(0).Print(ss);
+      impl_->address["server"] = ss.str();
+    }
+    for (uint32_t d = 0; d < 2; ++d) {
+      const std::string dev = impl_->names[d == 0 ? 0 : static_cast<std::size_t>(i + 1)] + "/" + std::to_string(link);
+      devs.Get(d)->TraceConnectWithoutContext(
+          "MacTx", ns3::MakeCallback(&Impl::on_tx, impl_.get()).Bind(dev));
+    }
+  }
+  ns3::Ipv4GlobalRoutingHelper::PopulateRoutingTables();
+  // Objects (traffic control, devices) initialise in events at time 0: run
+  // them now so sockets can be used before the first run_until().
+  ns3::Simulator::Stop(ns3::Seconds(0));
+  ns3::Simulator::Run();
+
+  for (int i = 0; i < n; ++i) {
+    const std::string& name = impl_->names[static_cast<std::size_t>(i)];
+    impl_->transports.emplace(
+        name, std::make_unique<SimTransport>(impl_->loop, impl_->nodes.Get(static_cast<uint32_t>(i)),
+                                             name, impl_->trace));
+  }
+}
+
+SimWorld::~SimWorld() {
+  impl_->transports.clear();
+  ns3::Simulator::Destroy();
+  g_world_alive = false;
+}
+
+netcore::EventLoop& SimWorld::loop() { return impl_->loop; }
+
+netcore::Transport& SimWorld::transport(const std::string& node) {
+  auto it = impl_->transports.find(node);
+  if (it == impl_->transports.end()) throw std::out_of_range("SimWorld: no node named '" + node + "'");
+  return *it->second;
+}
+
+std::string SimWorld::address_of(const std::string& node) const {
+  auto it = impl_->address.find(node);
+  if (it == impl_->address.end()) throw std::out_of_range("SimWorld: no node named '" + node + "'");
+  return it->second;
+}
+
+std::vector<std::string> SimWorld::nodes() const { return impl_->names; }
+
+std::vector<netcore::SocketInfo> SimWorld::inventory() const {
+  std::vector<netcore::SocketInfo> out;
+  for (const auto& name : impl_->names) {
+    auto v = impl_->transports.at(name)->inventory();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+std::uint64_t SimWorld::trace_hash() const { return impl_->trace.hash; }
+std::uint64_t SimWorld::packets_sent() const { return impl_->trace.packets; }
+
+}  // namespace connfail::sim

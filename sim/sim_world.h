@@ -1,0 +1,62 @@
+// SimWorld: a small ns-3 network (a server node and client hosts joined by
+// point-to-point links) with one netcore Transport per node, all driven by
+// the ns-3 scheduler in simulated time. No ns-3 type appears in this header.
+//
+// ns-3's simulator is a process-wide singleton: at most one SimWorld may exist
+// at a time (constructing a second throws).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "netcore/transport.h"
+
+namespace connfail::sim {
+
+struct LinkSpec {
+  std::string rate = "100Mbps";  // ns-3 DataRate string
+  netcore::Duration delay = std::chrono::milliseconds(1);
+};
+
+struct WorldConfig {
+  std::uint32_t seed = 1;
+  std::uint64_t run = 1;
+  /// Client hosts, named "client0" .. "client<N-1>", each on its own link to
+  /// the server node "server".
+  int clients = 1;
+  LinkSpec link;
+  /// TCP maximum segment size in bytes.
+  std::uint32_t segment_size = 1448;
+};
+
+class SimWorld {
+ public:
+  explicit SimWorld(WorldConfig cfg = {});
+  ~SimWorld();
+  SimWorld(const SimWorld&) = delete;
+  SimWorld& operator=(const SimWorld&) = delete;
+
+  netcore::EventLoop& loop();
+  /// The transport of node `name` ("server", "client0", ...). Throws
+  /// std::out_of_range for an unknown node.
+  netcore::Transport& transport(const std::string& node);
+  /// The address other nodes use to reach `node`.
+  std::string address_of(const std::string& node) const;
+  std::vector<std::string> nodes() const;
+  /// Every node's sockets.
+  std::vector<netcore::SocketInfo> inventory() const;
+
+  /// FNV-1a hash over every packet put on a link (time, device, bytes) and
+  /// every transport event: equal for equal worlds, seeds and workloads.
+  std::uint64_t trace_hash() const;
+  std::uint64_t packets_sent() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace connfail::sim

@@ -1,0 +1,312 @@
+// One conformance suite, every transport: each test body runs on real
+// sockets (Asio, loopback) and on simulated TCP (ns-3). The Netty testsuite
+// pattern: the body is written once, only the environment differs.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+
+#include "netcore/acceptor.h"
+#include "netcore/asio/asio_transport.h"
+#include "netcore/channel.h"
+#include "sim/sim_world.h"
+#include "tests/test_handlers.h"
+
+namespace {
+
+using namespace netcore;
+using connfail::testing::Echo;
+using connfail::testing::pattern;
+using connfail::testing::Recorder;
+
+// ------------------------------------------------------------ environments
+
+struct AsioEnv {
+  static constexpr const char* kName = "Asio";
+  asio::AsioTransport t;
+  EventLoop& loop() { return t.loop(); }
+  Transport& server() { return t; }
+  Transport& client() { return t; }
+  std::string listen_host() const { return "127.0.0.1"; }
+  std::string server_host() const { return "127.0.0.1"; }
+  std::vector<SocketInfo> inventory() { return t.inventory(); }
+  std::optional<std::size_t> fd_count() const { return asio::process_fd_count(); }
+  /// Wall time here.
+  Duration limit() const { return std::chrono::seconds(20); }
+};
+
+struct SimEnv {
+  static constexpr const char* kName = "Sim";
+  connfail::sim::SimWorld world{[] {
+    connfail::sim::WorldConfig c;
+    c.seed = 7;
+    c.clients = 1;
+    return c;
+  }()};
+  EventLoop& loop() { return world.loop(); }
+  Transport& server() { return world.transport("server"); }
+  Transport& client() { return world.transport("client0"); }
+  std::string listen_host() const { return "0.0.0.0"; }
+  std::string server_host() const { return world.address_of("server"); }
+  std::vector<SocketInfo> inventory() { return world.inventory(); }
+  std::optional<std::size_t> fd_count() const { return std::nullopt; }
+  /// Simulated time here.
+  Duration limit() const { return std::chrono::seconds(300); }
+};
+
+struct EnvNames {
+  template <class T>
+  static std::string GetName(int) {
+    return T::kName;
+  }
+};
+
+// ------------------------------------------------------------ the checks
+
+std::string describe(const std::vector<SocketInfo>& v) {
+  std::string s;
+  for (const auto& i : v)
+    s += "  " + i.node + " " + i.local.to_string() + " -> " + i.remote.to_string() + " " +
+         to_string(i.state) + " (" + to_string(i.role) + ")\n";
+  return s;
+}
+
+/// No connection is left: no live socket in any inventory, nothing open in
+/// the ledger. Returns a failure naming what remains.
+template <class Env>
+::testing::AssertionResult no_leaks(Env& env, const ConnectionLedger& ledger) {
+  const auto live = live_connections(env.inventory());
+  if (!live.empty())
+    return ::testing::AssertionFailure() << live.size() << " live socket(s) remain:\n" << describe(live);
+  if (ledger.open_count() != 0)
+    return ::testing::AssertionFailure() << ledger.open_count() << " channel(s) still open in the ledger";
+  return ::testing::AssertionSuccess();
+}
+
+/// Drives the loop until the environment has no leak or the limit passed.
+template <class Env>
+::testing::AssertionResult settle_without_leaks(Env& env, const ConnectionLedger& ledger) {
+  env.loop().run_until([&] { return static_cast<bool>(no_leaks(env, ledger)); }, env.limit());
+  return no_leaks(env, ledger);
+}
+
+template <class Env>
+class Conformance : public ::testing::Test {
+ protected:
+  ConnectionLedger ledger;  // declared first: outlives the transports
+  Env env;
+
+  std::shared_ptr<Acceptor> serve(PipelineInit init, ChannelOptions child = {}, int backlog = 128) {
+    AcceptorOptions o;
+    o.listen.address = {env.listen_host(), 0};
+    o.listen.backlog = backlog;
+    o.child = child;
+    return Acceptor::start(env.server(), ledger, std::move(init), o);
+  }
+  Address server_address(const std::shared_ptr<Acceptor>& a) {
+    return {env.server_host(), a->local_address().port};
+  }
+
+  struct Connected {
+    std::shared_ptr<Channel> channel;
+    SocketError error = SocketError::None;
+    bool done = false;
+  };
+  /// Starts a connect; the result lands in the returned object.
+  std::shared_ptr<Connected> connect(const Address& to, PipelineInit init, Duration timeout = std::chrono::seconds(10),
+                                     ChannelOptions opts = {}) {
+    auto r = std::make_shared<Connected>();
+    connect_channel(env.client(), ledger, to, timeout, std::move(init), opts,
+                    [r](std::shared_ptr<Channel> ch, SocketError e) {
+                      r->channel = std::move(ch);
+                      r->error = e;
+                      r->done = true;
+                    });
+    return r;
+  }
+  bool wait(const std::function<bool()>& cond) { return env.loop().run_until(cond, env.limit()); }
+};
+
+using Envs = ::testing::Types<AsioEnv, SimEnv>;
+TYPED_TEST_SUITE(Conformance, Envs, EnvNames);
+
+// ------------------------------------------------------------ the bodies
+
+TYPED_TEST(Conformance, EchoOneMiBInChunks) {
+  auto acceptor = this->serve([](Channel& ch) { ch.pipeline().add_last("echo", std::make_shared<Echo>()); });
+  auto rec = std::make_shared<Recorder>();
+  auto c = this->connect(this->server_address(acceptor),
+                         [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); });
+  ASSERT_TRUE(this->wait([&] { return c->done; }));
+  ASSERT_EQ(c->error, SocketError::None);
+
+  const Bytes payload = pattern(1 << 20);
+  constexpr std::size_t kChunk = 16 * 1024;
+  std::size_t completed = 0;
+  for (std::size_t off = 0; off < payload.size(); off += kChunk) {
+    Bytes chunk(payload.begin() + static_cast<long>(off), payload.begin() + static_cast<long>(off + kChunk));
+    c->channel->write(std::move(chunk), [&](SocketError e) {
+      if (e == SocketError::None) ++completed;
+    });
+  }
+  c->channel->flush();
+  ASSERT_TRUE(this->wait([&] { return rec->bytes.size() >= payload.size(); }));
+  EXPECT_EQ(completed, payload.size() / kChunk);
+  EXPECT_TRUE(rec->bytes == payload) << "echoed bytes differ from what was sent";
+
+  c->channel->close();
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+  EXPECT_EQ(this->ledger.count(CloseReason::Normal), 1u);       // the client
+  EXPECT_EQ(this->ledger.count(CloseReason::PeerClosed), 1u);   // the server saw FIN
+}
+
+TYPED_TEST(Conformance, PeerHalfCloseClosesBothSides) {
+  auto server_rec = std::make_shared<Recorder>();
+  auto acceptor = this->serve([server_rec](Channel& ch) { ch.pipeline().add_last("rec", server_rec); });
+  auto client_rec = std::make_shared<Recorder>();
+  auto c = this->connect(this->server_address(acceptor),
+                         [client_rec](Channel& ch) { ch.pipeline().add_last("rec", client_rec); });
+  ASSERT_TRUE(this->wait([&] { return c->done && server_rec->events.size() >= 1; }));
+  ASSERT_EQ(c->error, SocketError::None);
+
+  c->channel->shutdown_output();  // FIN from the client
+  ASSERT_TRUE(this->wait([&] { return server_rec->inactive_count == 1 && client_rec->inactive_count == 1; }));
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+  for (const auto& e : this->ledger.entries()) EXPECT_EQ(e.reason, CloseReason::PeerClosed) << to_string(e.side);
+  EXPECT_EQ(server_rec->events.front(), "active");
+  EXPECT_EQ(server_rec->events.back(), "inactive");
+}
+
+// The leak check above must be able to fail: a server that allows
+// half-closure and ignores the FIN (never closes) leaves its socket in
+// CLOSE_WAIT, and no_leaks() has to say so.
+TYPED_TEST(Conformance, LeakCheckCatchesServerThatIgnoresPeerFin) {
+  ChannelOptions broken;
+  broken.allow_half_closure = true;  // ...and nobody handles InputShutdownEvent
+  auto server_rec = std::make_shared<Recorder>();
+  auto acceptor = this->serve([server_rec](Channel& ch) { ch.pipeline().add_last("rec", server_rec); }, broken);
+  auto c = this->connect(this->server_address(acceptor), [](Channel&) {});
+  ASSERT_TRUE(this->wait([&] { return c->done && !server_rec->events.empty(); }));
+  c->channel->close();
+  ASSERT_TRUE(this->wait([&] { return server_rec->input_shutdown; }));
+  acceptor->close();
+
+  const auto verdict = settle_without_leaks(this->env, this->ledger);
+  EXPECT_FALSE(verdict) << "the leak check passed although the server never closed";
+  const std::string msg = verdict.message();
+  EXPECT_NE(msg.find("CLOSE_WAIT"), std::string::npos) << msg;
+
+  // Closing it (what the correct server does) clears the finding.
+  for (auto& ch : acceptor->children()) ch->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+TYPED_TEST(Conformance, AbortIsSeenAsResetByThePeer) {
+  std::shared_ptr<Channel> server_child;
+  auto acceptor = this->serve([&](Channel& ch) { server_child = ch.shared_from_this(); });
+  auto client_rec = std::make_shared<Recorder>();
+  auto c = this->connect(this->server_address(acceptor),
+                         [client_rec](Channel& ch) { ch.pipeline().add_last("rec", client_rec); });
+  ASSERT_TRUE(this->wait([&] { return c->done && server_child != nullptr; }));
+  ASSERT_EQ(c->error, SocketError::None);
+
+  server_child->abort();
+  ASSERT_TRUE(this->wait([&] { return client_rec->inactive_count == 1; }));
+  EXPECT_EQ(c->channel->close_reason(), CloseReason::Reset) << to_string(c->channel->close_reason());
+  server_child.reset();
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+TYPED_TEST(Conformance, ConnectRefused) {
+  // A port that had a listener a moment ago and has none now.
+  std::uint16_t port = 0;
+  {
+    auto a = this->serve([](Channel&) {});
+    port = a->local_address().port;
+    a->close();
+  }
+  this->env.loop().run_for(std::chrono::milliseconds(10));
+  auto c = this->connect({this->env.server_host(), port}, [](Channel&) {});
+  ASSERT_TRUE(this->wait([&] { return c->done; }));
+  EXPECT_EQ(c->error, SocketError::Refused) << to_string(c->error);
+  EXPECT_EQ(c->channel, nullptr);
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+TYPED_TEST(Conformance, ConnectTimeoutWhenAcceptQueueIsFull) {
+  // Backlog 1 and nobody accepting: the queue takes backlog + 1 connections
+  // (Linux's sk_acceptq_is_full), then SYNs are dropped in silence.
+  auto acceptor = this->serve([](Channel&) {}, {}, 1);
+  acceptor->listener().pause();
+  auto f1 = this->connect(this->server_address(acceptor), [](Channel&) {});
+  auto f2 = this->connect(this->server_address(acceptor), [](Channel&) {});
+  ASSERT_TRUE(this->wait([&] { return f1->done && f2->done; }));
+  EXPECT_EQ(f1->error, SocketError::None);
+  EXPECT_EQ(f2->error, SocketError::None);
+
+  auto c = this->connect(this->server_address(acceptor), [](Channel&) {}, std::chrono::milliseconds(500));
+  const auto started = this->env.loop().now();
+  ASSERT_TRUE(this->wait([&] { return c->done; }));
+  EXPECT_EQ(c->error, SocketError::TimedOut) << to_string(c->error);
+  EXPECT_GE(this->env.loop().now() - started, std::chrono::milliseconds(500));
+
+  f1->channel->close();
+  f2->channel->close();
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+TYPED_TEST(Conformance, ListenerPausedThenResumed) {
+  auto server_rec = std::make_shared<Recorder>();
+  auto acceptor = this->serve([server_rec](Channel& ch) {
+    ch.pipeline().add_last("rec", server_rec);
+    ch.pipeline().add_last("echo", std::make_shared<Echo>());
+  });
+  acceptor->listener().pause();
+  auto client_rec = std::make_shared<Recorder>();
+  auto c = this->connect(this->server_address(acceptor),
+                         [client_rec](Channel& ch) { ch.pipeline().add_last("rec", client_rec); });
+  ASSERT_TRUE(this->wait([&] { return c->done; }));
+  ASSERT_EQ(c->error, SocketError::None);  // the handshake completes into the queue
+  c->channel->write_and_flush(pattern(100));
+  this->env.loop().run_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(acceptor->accepted(), 0u);
+  EXPECT_TRUE(server_rec->events.empty());
+  EXPECT_TRUE(client_rec->bytes.empty());
+
+  acceptor->listener().resume();
+  ASSERT_TRUE(this->wait([&] { return client_rec->bytes.size() == 100; }));
+  EXPECT_EQ(acceptor->accepted(), 1u);
+  c->channel->close();
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+TYPED_TEST(Conformance, ThousandConnectCloseCyclesLeaveNothingBehind) {
+  auto acceptor = this->serve([](Channel& ch) { ch.pipeline().add_last("echo", std::make_shared<Echo>()); });
+  // Counted with the listener open (the reactor's own fds exist by then).
+  const auto fds_before = this->env.fd_count();
+  const Address to = this->server_address(acceptor);
+  constexpr int kCycles = 1000;
+  int closed = 0;
+  for (int i = 0; i < kCycles; ++i) {
+    auto c = this->connect(to, [](Channel&) {});
+    ASSERT_TRUE(this->wait([&] { return c->done; })) << "cycle " << i;
+    ASSERT_EQ(c->error, SocketError::None) << "cycle " << i;
+    c->channel->close();
+    ++closed;
+  }
+  EXPECT_EQ(closed, kCycles);
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+  EXPECT_EQ(this->ledger.entries().size(), 2u * kCycles);
+  EXPECT_EQ(acceptor->accepted(), static_cast<std::uint64_t>(kCycles));
+  if (fds_before) {
+    EXPECT_EQ(this->env.fd_count(), fds_before);
+  }
+  acceptor->close();
+}
+
+}  // namespace
