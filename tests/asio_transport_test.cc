@@ -1,0 +1,83 @@
+// Asio transport specifics: the kernel TCP table parser and OS inventory.
+#include <gtest/gtest.h>
+
+#include "netcore/acceptor.h"
+#include "netcore/asio/asio_transport.h"
+
+namespace {
+
+using namespace netcore;
+using netcore::asio::parse_proc_net_tcp;
+
+TEST(ProcNetTcp, ParsesIpv4Rows) {
+  const std::string text =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+      "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n"
+      "   1: 0100007F:1F90 0100007F:C350 08 00000000:00000000 00:00000000 00000000     0        0 12346 1 0000000000000000 20 4 30 10 -1\n"
+      "   2: 0100007F:C351 0100007F:1F90 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000\n";
+  auto rows = parse_proc_net_tcp(text, false);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].local.host, "127.0.0.1");
+  EXPECT_EQ(rows[0].local.port, 8080);
+  EXPECT_EQ(rows[0].state, TcpState::Listen);
+  EXPECT_EQ(rows[0].inode, 12345u);
+  EXPECT_EQ(rows[1].state, TcpState::CloseWait);
+  EXPECT_EQ(rows[1].remote.port, 50000);
+  EXPECT_EQ(rows[2].state, TcpState::TimeWait);
+  EXPECT_EQ(rows[2].inode, 0u);
+}
+
+TEST(ProcNetTcp, ParsesIpv6Loopback) {
+  const std::string text =
+      "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+      "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0\n";
+  auto rows = parse_proc_net_tcp(text, true);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].local.host, "::1");
+  EXPECT_EQ(rows[0].local.port, 8080);
+}
+
+TEST(AsioInventory, SeesListenerAndConnectionsFromTheKernel) {
+  asio::AsioTransport t;
+  ConnectionLedger ledger;
+  AcceptorOptions o;
+  o.listen.address = {"127.0.0.1", 0};
+  auto acceptor = Acceptor::start(t, ledger, [](Channel&) {}, o);
+  std::shared_ptr<Channel> client;
+  connect_channel(t, ledger, {"127.0.0.1", acceptor->local_address().port}, std::chrono::seconds(5),
+                  [](Channel&) {}, {}, [&](std::shared_ptr<Channel> ch, SocketError) { client = ch; });
+  ASSERT_TRUE(t.loop().run_until([&] { return client && acceptor->accepted() == 1; }, std::chrono::seconds(5)));
+  auto inv = t.inventory();
+  int listeners = 0, established = 0;
+  for (const auto& s : inv) {
+    if (s.role == SocketRole::Listener) ++listeners;
+    if (s.state == TcpState::Established) {
+      ++established;
+      EXPECT_TRUE(s.held_by_app);
+    }
+  }
+  EXPECT_EQ(listeners, 1);
+  EXPECT_EQ(established, 2);
+  client->close();
+  acceptor->close();
+  t.loop().run_until([&] { return live_connections(t.inventory()).empty(); }, std::chrono::seconds(5));
+  EXPECT_TRUE(live_connections(t.inventory()).empty());
+}
+
+TEST(AsioTransportTest, ListenOnAPortInUseNamesTheAddress) {
+  asio::AsioTransport t;
+  ConnectionLedger ledger;
+  AcceptorOptions o;
+  o.listen.address = {"127.0.0.1", 0};
+  auto a = Acceptor::start(t, ledger, [](Channel&) {}, o);
+  o.listen.address.port = a->local_address().port;
+  try {
+    auto b = Acceptor::start(t, ledger, [](Channel&) {}, o);
+    FAIL() << "second listen succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(o.listen.address.port)), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
