@@ -167,10 +167,13 @@ void Channel::head_close(CloseReason reason) {
   ledger_.close(id_, loop_.now(), reason, close_detail_);
   // Inactive is delivered later, never from inside the close() call
   // (a handler may be closing from within its own read).
-  loop_.post([this] {
-    pipeline_.fire_channel_inactive();
-    pipeline_.remove_all();
-    loop_.post([this] { self_.reset(); });
+  // From here on the channel is owned by these queued tasks (and whoever
+  // else holds it): if the loop is torn down first, dropping the tasks frees
+  // the channel instead of leaking it.
+  loop_.post([self = std::move(self_)] {
+    self->pipeline_.fire_channel_inactive();
+    self->pipeline_.remove_all();
+    self->loop_.post([self] {});  // destroy later, never mid-callback
   });
 }
 

@@ -127,7 +127,7 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   std::size_t unflushed_bytes_ = 0;
   std::vector<std::exception_ptr> unhandled_;
   OutboundSink sink_;
-  std::shared_ptr<Channel> self_;  // alive until inactive has been delivered
+  std::shared_ptr<Channel> self_;  // owns the channel while it is active
 };
 
 }  // namespace netcore

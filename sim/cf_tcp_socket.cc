@@ -97,7 +97,7 @@ void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& 
   ns3::TcpSocketBase::DoForwardUp(packet, from, to);
 }
 
-void CfTcpSocket::Abort() {
+void CfTcpSocket::Detach() {
   owner_id = 0;
   SetRecvCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
   SetSendCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>, uint32_t>());
@@ -105,6 +105,10 @@ void CfTcpSocket::Abort() {
                     ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
   SetConnectCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
                      ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
+}
+
+void CfTcpSocket::Abort() {
+  Detach();
   if (m_endPoint == nullptr && m_endPoint6 == nullptr) return;
   switch (m_state.Get()) {
     case CLOSED:
@@ -122,13 +126,7 @@ void CfTcpSocket::Abort() {
 }
 
 void CfTcpSocket::Discard() {
-  owner_id = 0;
-  SetRecvCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
-  SetSendCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>, uint32_t>());
-  SetCloseCallbacks(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
-                    ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
-  SetConnectCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
-                     ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
+  Detach();
   m_state = CLOSED;
   if (m_endPoint != nullptr || m_endPoint6 != nullptr) DeallocateEndPoint();
 }

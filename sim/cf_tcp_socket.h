@@ -46,6 +46,7 @@ class CfTcpSocket : public ns3::TcpSocketBase {
 
  private:
   void HookState();
+  void Detach();  // no owner, no callbacks
   void OnState(ns3::TcpSocket::TcpStates_t from, ns3::TcpSocket::TcpStates_t to);
   ns3::Time m_stateSince;
 };

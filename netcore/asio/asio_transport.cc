@@ -32,9 +32,11 @@ TimePoint AsioLoop::now() const {
 
 TimerId AsioLoop::schedule(Duration delay, std::function<void()> fn) {
   const TimerId id = next_id_++;
-  auto timer = std::make_unique<ba::steady_timer>(io_);
+  // The completion handler co-owns the timer: a cancelled timer lives until
+  // its aborted handler has run (or the io_context dropped it), never less.
+  auto timer = std::make_shared<ba::steady_timer>(io_);
   timer->expires_after(delay < Duration::zero() ? Duration::zero() : delay);
-  timer->async_wait([this, id, fn = std::move(fn)](const error_code& ec) {
+  timer->async_wait([this, id, timer, fn = std::move(fn)](const error_code& ec) {
     if (ec) return;  // cancelled: the map entry is already gone
     auto it = timers_.find(id);
     if (it == timers_.end()) return;
@@ -49,10 +51,7 @@ bool AsioLoop::cancel(TimerId id) {
   auto it = timers_.find(id);
   if (it == timers_.end()) return false;
   it->second->cancel();
-  // The timer object must outlive its cancelled handler: hand it to the loop.
-  auto* raw = it->second.release();
   timers_.erase(it);
-  ba::post(io_, [raw] { delete raw; });
   return true;
 }
 

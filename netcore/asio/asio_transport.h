@@ -35,7 +35,7 @@ class AsioLoop final : public EventLoop {
   boost::asio::io_context io_;
   std::chrono::steady_clock::time_point epoch_;
   TimerId next_id_ = 1;
-  std::map<TimerId, std::unique_ptr<boost::asio::steady_timer>> timers_;
+  std::map<TimerId, std::shared_ptr<boost::asio::steady_timer>> timers_;
 };
 
 class AsioSocket;
