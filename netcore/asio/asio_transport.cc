@@ -88,12 +88,10 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
   void refresh_addresses() {
     error_code ec;
     auto l = sock_.local_endpoint(ec);
-    if (!ec) {
-      local_ = {l.address().to_string(), l.port()};
-      t_.note_local_port(l.port());
-    }
+    if (!ec) local_ = {l.address().to_string(), l.port()};
     auto r = sock_.remote_endpoint(ec);
     if (!ec) remote_ = {r.address().to_string(), r.port()};
+    if (role_ == SocketRole::Connected) t_.note_client_pair(local_.port, remote_.port);
   }
 
   void set_handler(SocketHandler* h) override { handler_ = h; }
@@ -355,7 +353,7 @@ AsioTransport::~AsioTransport() {
 void AsioTransport::track(const std::shared_ptr<AsioSocket>& s) { sockets_[s->id()] = s; }
 void AsioTransport::track_listener(const std::shared_ptr<AsioListener>& l, std::uint16_t port) {
   listeners_.push_back(l);
-  ports_.insert(port);
+  listener_ports_.insert(port);
 }
 
 std::shared_ptr<Listener> AsioTransport::listen(const ListenOptions& opts, Listener::AcceptFn on_accept) {
@@ -538,11 +536,18 @@ std::vector<SocketInfo> AsioTransport::inventory() const {
 
   std::vector<SocketInfo> out;
   for (const auto& e : read_kernel_tcp_table()) {
-    const bool ours_by_port = ports_.count(e.local.port) > 0;
     auto fd_it = e.inode != 0 ? fd_of_inode.find(e.inode) : fd_of_inode.end();
     const bool in_process = fd_it != fd_of_inode.end();
-    if (!in_process && !(e.inode == 0 && ours_by_port)) continue;  // someone else's
-    if (in_process && !ours_by_port) continue;  // a socket of ours on another transport
+    const bool tracked = in_process && by_fd.count(fd_it->second) > 0;
+    // Rows the kernel keeps without an fd (accept queue, TIME_WAIT, orphaned
+    // FIN_WAIT) are ours when they sit on one of our listening ports or on
+    // the exact port pair of a connection we made.
+    const bool on_our_listener = listener_ports_.count(e.local.port) > 0;
+    const bool our_client_pair = client_pairs_.count({e.local.port, e.remote.port}) > 0;
+    if (!tracked) {
+      if (in_process && !on_our_listener) continue;  // another transport's socket
+      if (!in_process && (e.inode != 0 || !(on_our_listener || our_client_pair))) continue;
+    }
     SocketInfo si;
     si.state = e.state;
     si.local = e.local;

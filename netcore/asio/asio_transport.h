@@ -11,6 +11,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "netcore/transport.h"
@@ -56,14 +57,15 @@ class AsioTransport final : public Transport {
   std::uint64_t next_socket_id() { return next_id_++; }
   void track(const std::shared_ptr<AsioSocket>& s);
   void track_listener(const std::shared_ptr<AsioListener>& l, std::uint16_t port);
-  void note_local_port(std::uint16_t port) { ports_.insert(port); }
+  void note_client_pair(std::uint16_t local, std::uint16_t remote) { client_pairs_.insert({local, remote}); }
 
  private:
   AsioLoop loop_;
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, std::weak_ptr<AsioSocket>> sockets_;
   std::vector<std::weak_ptr<AsioListener>> listeners_;
-  std::set<std::uint16_t> ports_;  // every local port this transport used
+  std::set<std::uint16_t> listener_ports_;  // every port we listened on
+  std::set<std::pair<std::uint16_t, std::uint16_t>> client_pairs_;  // (local, remote) of our connects
 };
 
 /// One row of the kernel's TCP table.
