@@ -59,15 +59,17 @@ void Acceptor::on_accept(std::shared_ptr<Socket> socket) {
     }
     children_.push_back(ch);
   } catch (...) {
-    ++failures_;
-    const std::string detail = describe_current();
-    // Force-close: RST, so the peer learns at once and no CLOSE_WAIT remains.
+    // Close first: under a real out-of-memory error anything below may throw
+    // again, and the socket must not survive that.
     socket->set_handler(nullptr);
-    const Address local = socket->local_address();
-    const Address remote = socket->remote_address();
     socket->abort();
-    ledger_.record_failed(Side::Server, socket->id(), local, remote, transport_.loop().now(),
-                          CloseReason::AcceptFailure, detail);
+    ++failures_;
+    try {
+      ledger_.record_failed(Side::Server, socket->id(), socket->local_address(), socket->remote_address(),
+                            transport_.loop().now(), CloseReason::AcceptFailure, describe_current());
+    } catch (...) {
+      ++unrecorded_failures_;  // counted, not recorded: memory ran out again
+    }
     if (options_.error_backoff > Duration::zero() && !backoff_timer_) {
       listener_->pause();
       std::weak_ptr<Acceptor> weak = weak_from_this();

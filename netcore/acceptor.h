@@ -44,6 +44,8 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
   Address local_address() const { return listener_->local_address(); }
   std::uint64_t accepted() const { return accepted_; }
   std::uint64_t accept_failures() const { return failures_; }
+  /// Failures that could not be written to the ledger (allocation failed again).
+  std::uint64_t unrecorded_failures() const { return unrecorded_failures_; }
   /// Children still open.
   std::vector<std::shared_ptr<Channel>> children();
   /// Closes the listener; open children are left alone.
@@ -61,6 +63,7 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
   std::vector<std::weak_ptr<Channel>> children_;
   std::uint64_t accepted_ = 0;
   std::uint64_t failures_ = 0;
+  std::uint64_t unrecorded_failures_ = 0;
   TimerId backoff_timer_ = 0;
 };
 

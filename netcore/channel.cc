@@ -179,10 +179,15 @@ void Channel::head_close(CloseReason reason) {
 
 // --- tail of the pipeline -----------------------------------------------
 
-void Channel::tail_exception(std::exception_ptr error) {
+void Channel::record_unhandled(std::exception_ptr error) {
   unhandled_.push_back(error);
-  if (state_ == ChannelState::Closed) return;
-  if (close_detail_.empty()) close_detail_ = describe(error);
+  if (state_ != ChannelState::Closed && close_detail_.empty()) close_detail_ = describe(error);
+}
+
+void Channel::tail_exception(std::exception_ptr error) {
+  record_unhandled(error);
+  if (state_ == ChannelState::Closed || exception_close_started_) return;
+  exception_close_started_ = true;
   close(CloseReason::Exception);
 }
 

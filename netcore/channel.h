@@ -106,6 +106,7 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   void head_close(CloseReason reason);
   // Tail of the pipeline.
   void tail_exception(std::exception_ptr error);
+  void record_unhandled(std::exception_ptr error);
 
   EventLoop& loop_;
   std::shared_ptr<Socket> socket_;
@@ -118,6 +119,7 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   CloseReason close_reason_ = CloseReason::Normal;
   std::string close_detail_;
   bool abort_on_close_ = false;
+  bool exception_close_started_ = false;
   bool read_pending_ = false;  // a read() request awaits data (auto-read off)
   struct Unflushed {
     Bytes data;

@@ -164,8 +164,10 @@ void Context::invoke_close(CloseReason reason) {
     NETCORE_FAULT(PipelineEvent::Close);
     handler_->close(*this, reason);
   } catch (...) {
-    // A close must happen whatever a handler does: close at the head.
-    channel_->tail_exception(std::current_exception());
+    // A close must happen whatever a handler does: record the throw and close
+    // at the head directly (going through the pipeline again could meet the
+    // same throwing handler forever).
+    channel_->record_unhandled(std::current_exception());
     channel_->head_close(reason);
   }
 }

@@ -9,6 +9,7 @@
 #include "netcore/acceptor.h"
 #include "netcore/asio/asio_transport.h"
 #include "netcore/channel.h"
+#include "netcore/fault_injector.h"
 #include "sim/sim_world.h"
 #include "tests/test_handlers.h"
 
@@ -301,6 +302,52 @@ TYPED_TEST(Conformance, ThousandConnectCloseCyclesLeaveNothingBehind) {
     EXPECT_EQ(this->env.fd_count(), fds_before);
   }
   acceptor->close();
+}
+
+TYPED_TEST(Conformance, AcceptFailureForceClosesTheChild) {
+  FaultInjector faults;
+  faults.fail_registration_every(3);  // std::bad_alloc at every 3rd child set-up
+  AcceptorOptions o;
+  o.listen.address = {this->env.listen_host(), 0};
+  o.faults = &faults;
+  auto acceptor = Acceptor::start(this->env.server(), this->ledger,
+                                  [](Channel& ch) { ch.pipeline().add_last("echo", std::make_shared<Echo>()); }, o);
+  constexpr int kAttempts = 30;
+  std::vector<std::shared_ptr<Recorder>> recs;
+  std::vector<std::shared_ptr<typename TestFixture::Connected>> conns;
+  for (int i = 0; i < kAttempts; ++i) {
+    auto rec = std::make_shared<Recorder>();
+    recs.push_back(rec);
+    auto c = this->connect(this->server_address(acceptor), [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); });
+    ASSERT_TRUE(this->wait([&] { return c->done && acceptor->accepted() == static_cast<std::uint64_t>(i + 1); }));
+    conns.push_back(c);
+  }
+  // Every force-closed child reached its client as a reset.
+  ASSERT_TRUE(this->wait([&] { return this->ledger.count(CloseReason::Reset) == kAttempts / 3; }));
+  EXPECT_EQ(acceptor->accept_failures(), static_cast<std::uint64_t>(kAttempts / 3));
+  EXPECT_EQ(this->ledger.count(CloseReason::AcceptFailure), static_cast<std::size_t>(kAttempts / 3));
+  for (auto& c : conns)
+    if (c->channel) c->channel->close();
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+// The Netty 3 bug: the accept loop catches the error and neither registers
+// nor closes the socket. The leak check has to catch it.
+TYPED_TEST(Conformance, LeakCheckCatchesAcceptLoopThatSwallowsTheError) {
+  std::vector<std::shared_ptr<Socket>> swallowed;  // accepted, never closed
+  ListenOptions lo;
+  lo.address = {this->env.listen_host(), 0};
+  auto listener = this->env.server().listen(lo, [&](std::shared_ptr<Socket> s) { swallowed.push_back(s); });
+  auto c = this->connect({this->env.server_host(), listener->local_address().port}, [](Channel&) {});
+  ASSERT_TRUE(this->wait([&] { return c->done && swallowed.size() == 1; }));
+  c->channel->close();  // the client leaves; the server socket sits in CLOSE_WAIT
+  listener->close();
+  const auto verdict = settle_without_leaks(this->env, this->ledger);
+  EXPECT_FALSE(verdict) << "the leak check passed although the accepted socket was never closed";
+  EXPECT_NE(std::string(verdict.message()).find("CLOSE_WAIT"), std::string::npos) << verdict.message();
+  swallowed.front()->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
 }
 
 }  // namespace

@@ -243,3 +243,31 @@ TEST(Ledger, CountsAndOpenEntries) {
 }
 
 }  // namespace
+
+namespace {
+
+class ThrowOnClose final : public netcore::Handler {
+ public:
+  void close(netcore::Context&, netcore::CloseReason) override { throw std::runtime_error("close refused"); }
+};
+
+TEST(Pipeline, HandlerThatThrowsOnCloseCannotKeepTheChannelOpen) {
+  auto rec = std::make_shared<Recorder>();
+  EmbeddedChannel ch({{"rec", rec}, {"stubborn", std::make_shared<ThrowOnClose>()}});
+  ch.channel().close(CloseReason::Idle);
+  ch.run_pending();
+  EXPECT_FALSE(ch.is_active());
+  EXPECT_EQ(ch.channel().close_reason(), CloseReason::Idle);
+  EXPECT_EQ(rec->inactive_count, 1);
+  EXPECT_THROW(ch.check_exception(), std::runtime_error);
+}
+
+TEST(Pipeline, UnhandledExceptionWithThrowingCloseTerminates) {
+  EmbeddedChannel ch({{"thrower", std::make_shared<Thrower>()}, {"stubborn", std::make_shared<ThrowOnClose>()}});
+  ch.write_inbound(Bytes{1});  // read throws -> tail closes -> close throws
+  EXPECT_FALSE(ch.is_active());
+  EXPECT_EQ(ch.channel().close_reason(), CloseReason::Exception);
+  EXPECT_EQ(ch.channel().unhandled_exceptions().size(), 2u);
+}
+
+}  // namespace
