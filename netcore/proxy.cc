@@ -1,1 +1,122 @@
-// proxy
+#include "netcore/proxy.h"
+
+#include <algorithm>
+
+namespace netcore {
+
+namespace {
+std::size_t byte_size(const std::any& msg) {
+  if (const Bytes* b = std::any_cast<Bytes>(&msg)) return b->size();
+  return 0;
+}
+void note_pending(ProxyStats& s, const Channel& ch) {
+  s.max_pending_outbound = std::max(s.max_pending_outbound, ch.pending_outbound_bytes());
+}
+}  // namespace
+
+void close_on_flush(const std::shared_ptr<Channel>& ch, CloseReason reason) {
+  if (!ch || !ch->is_active()) return;
+  ch->flush();
+  if (ch->pending_outbound_bytes() == 0) {
+    ch->close(reason);
+    return;
+  }
+  // An empty write completes after everything queued before it.
+  std::weak_ptr<Channel> weak = ch;
+  ch->write_and_flush(Bytes{}, [weak, reason](SocketError) {
+    if (auto c = weak.lock()) c->close(reason);
+  });
+}
+
+ProxyFrontend::ProxyFrontend(Transport& transport, ConnectionLedger& ledger, ProxyOptions options,
+                             std::shared_ptr<ProxyStats> stats)
+    : transport_(transport), ledger_(ledger), options_(std::move(options)), stats_(std::move(stats)) {}
+
+void ProxyFrontend::handler_added(Context& ctx) {
+  // Nothing is read from the client before the backend is up.
+  ctx.channel().set_auto_read(false);
+}
+
+void ProxyFrontend::channel_active(Context& ctx) {
+  ++stats_->connections;
+  std::weak_ptr<Channel> frontend = ctx.channel().shared_from_this();
+  auto stats = stats_;
+  ChannelOptions backend_opts;
+  backend_opts.auto_read = false;
+  backend_opts.label = "proxy-backend";
+  auto* self = this;
+  // `self` is only used while the frontend is active: its handlers live at
+  // least as long as its inactive event, which runs after this check.
+  connect_channel(
+      transport_, ledger_, options_.backend, options_.connect_timeout,
+      [frontend, stats](Channel& ch) {
+        ch.pipeline().add_last("proxy-backend", std::make_shared<ProxyBackend>(frontend, stats));
+      },
+      backend_opts,
+      [frontend, stats, self](std::shared_ptr<Channel> backend, SocketError) {
+        auto front = frontend.lock();
+        if (!backend) {
+          ++stats->backend_connect_failures;
+          if (front) front->close(CloseReason::Error);
+          return;
+        }
+        if (!front || !front->is_active()) {
+          backend->close();  // the client left while we were connecting
+          return;
+        }
+        self->backend_ = backend;
+        front->read();  // first chunk from the client
+      });
+  ctx.fire_channel_active();
+}
+
+void ProxyFrontend::channel_read(Context& ctx, std::any msg) {
+  auto backend = backend_.lock();
+  if (!backend || !backend->is_active()) return;  // the backend's end closes us
+  stats_->bytes_up += byte_size(msg);
+  std::weak_ptr<Channel> frontend = ctx.channel().shared_from_this();
+  backend->write_and_flush(std::move(msg), [frontend](SocketError e) {
+    if (e != SocketError::None) return;  // the failing side closes, and so this one
+    if (auto f = frontend.lock()) f->read();
+  });
+  note_pending(*stats_, *backend);
+}
+
+void ProxyFrontend::channel_inactive(Context& ctx) {
+  close_on_flush(backend_.lock());
+  ctx.fire_channel_inactive();
+}
+
+ProxyBackend::ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats)
+    : frontend_(std::move(frontend)), stats_(std::move(stats)) {}
+
+void ProxyBackend::channel_active(Context& ctx) {
+  ctx.channel().read();
+  ctx.fire_channel_active();
+}
+
+void ProxyBackend::channel_read(Context& ctx, std::any msg) {
+  auto frontend = frontend_.lock();
+  if (!frontend || !frontend->is_active()) return;
+  stats_->bytes_down += byte_size(msg);
+  std::weak_ptr<Channel> backend = ctx.channel().shared_from_this();
+  frontend->write_and_flush(std::move(msg), [backend](SocketError e) {
+    if (e != SocketError::None) return;
+    if (auto b = backend.lock()) b->read();
+  });
+  note_pending(*stats_, *frontend);
+}
+
+void ProxyBackend::channel_inactive(Context& ctx) {
+  close_on_flush(frontend_.lock());
+  ctx.fire_channel_inactive();
+}
+
+PipelineInit proxy_initializer(Transport& transport, ConnectionLedger& ledger, ProxyOptions options,
+                               std::shared_ptr<ProxyStats> stats) {
+  return [&transport, &ledger, options, stats](Channel& ch) {
+    ch.pipeline().add_last("proxy-frontend", std::make_shared<ProxyFrontend>(transport, ledger, options, stats));
+  };
+}
+
+}  // namespace netcore

@@ -20,6 +20,8 @@ using netcore::Bytes;
 using netcore::SocketError;
 using netcore::TcpState;
 
+constexpr uint32_t kMaxReadChunk = 64 * 1024;
+
 void TraceSink::event(std::int64_t time_ns, std::uint64_t socket, const char* what) {
   mix(&time_ns, sizeof time_ns);
   mix(&socket, sizeof socket);
@@ -210,7 +212,8 @@ class SimSocket final : public netcore::Socket, public std::enable_shared_from_t
         return;
       }
       if (!reading_) return;
-      ns3::Ptr<ns3::Packet> p = sock_->Recv(std::numeric_limits<uint32_t>::max(), 0);
+      // At most 64 KiB per delivery, like the Asio transport's read buffer.
+      ns3::Ptr<ns3::Packet> p = sock_->Recv(kMaxReadChunk, 0);
       if (p && p->GetSize() > 0) {
         Bytes data(p->GetSize());
         p->CopyData(data.data(), static_cast<uint32_t>(data.size()));
@@ -230,6 +233,12 @@ class SimSocket final : public netcore::Socket, public std::enable_shared_from_t
   void pump() {
     while (open_ && !writes_.empty()) {
       Pending& w = writes_.front();
+      if (w.offset == w.data.size()) {  // an empty write: a marker after what precedes it
+        auto done = std::move(w.done);
+        writes_.pop_front();
+        if (done) t_.loop().post([done] { done(SocketError::None); });
+        continue;
+      }
       const uint32_t avail = sock_->GetTxAvailable();
       if (avail == 0) return;  // resume in OnSend
       const std::size_t n = std::min<std::size_t>(avail, w.data.size() - w.offset);

@@ -10,6 +10,7 @@
 #include "netcore/asio/asio_transport.h"
 #include "netcore/channel.h"
 #include "netcore/fault_injector.h"
+#include "netcore/proxy.h"
 #include "sim/sim_world.h"
 #include "tests/test_handlers.h"
 
@@ -27,6 +28,8 @@ struct Asio {
   EventLoop& loop() { return t.loop(); }
   Transport& server() { return t; }
   Transport& client() { return t; }
+  Transport& backend() { return t; }
+  std::string backend_host() const { return "127.0.0.1"; }
   std::string listen_host() const { return "127.0.0.1"; }
   std::string server_host() const { return "127.0.0.1"; }
   std::vector<SocketInfo> inventory() { return t.inventory(); }
@@ -39,12 +42,14 @@ struct Sim {
   connfail::sim::SimWorld world{[] {
     connfail::sim::WorldConfig c;
     c.seed = 7;
-    c.clients = 1;
+    c.clients = 2;  // client0: the client; client1: a backend host for the proxy
     return c;
   }()};
   EventLoop& loop() { return world.loop(); }
   Transport& server() { return world.transport("server"); }
   Transport& client() { return world.transport("client0"); }
+  Transport& backend() { return world.transport("client1"); }
+  std::string backend_host() const { return world.address_of("client1"); }
   std::string listen_host() const { return "0.0.0.0"; }
   std::string server_host() const { return world.address_of("server"); }
   std::vector<SocketInfo> inventory() { return world.inventory(); }
@@ -347,6 +352,155 @@ TYPED_TEST(Conformance, LeakCheckCatchesAcceptLoopThatSwallowsTheError) {
   EXPECT_FALSE(verdict) << "the leak check passed although the accepted socket was never closed";
   EXPECT_NE(std::string(verdict.message()).find("CLOSE_WAIT"), std::string::npos) << verdict.message();
   swallowed.front()->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+// --- proxy -----------------------------------------------------------------
+
+/// Writes `total` bytes in chunks, the next one only after the previous write
+/// completed; collects what it reads.
+class Source final : public Handler {
+ public:
+  Source(std::size_t total, std::size_t seed) : data_(pattern(total, seed)) {}
+  void channel_active(Context& ctx) override {
+    ctx_ = &ctx;
+    next();
+    ctx.fire_channel_active();
+  }
+  void channel_read(Context& ctx, std::any msg) override {
+    if (auto* b = std::any_cast<Bytes>(&msg)) received.insert(received.end(), b->begin(), b->end());
+    ctx.fire_channel_read(std::move(msg));
+  }
+  bool all_sent() const { return off_ >= data_.size(); }
+  Bytes received;
+
+ private:
+  void next() {
+    if (off_ >= data_.size() || !ctx_->channel().is_active()) return;
+    const std::size_t n = std::min<std::size_t>(64 * 1024, data_.size() - off_);
+    Bytes chunk(data_.begin() + static_cast<long>(off_), data_.begin() + static_cast<long>(off_ + n));
+    off_ += n;
+    ctx_->write_and_flush(std::move(chunk), [this](SocketError e) {
+      if (e == SocketError::None) next();
+    });
+  }
+  Bytes data_;
+  std::size_t off_ = 0;
+  Context* ctx_ = nullptr;
+};
+
+/// A slow consumer: reads one chunk every `period` (auto-read off).
+void read_slowly(const std::shared_ptr<Channel>& ch, Duration period) {
+  std::weak_ptr<Channel> weak = ch;
+  ch->loop().schedule(period, [weak, period] {
+    auto c = weak.lock();
+    if (!c || !c->is_active()) return;
+    c->read();
+    read_slowly(c, period);
+  });
+}
+
+TYPED_TEST(Conformance, ProxyCarriesTenMiBBothWaysWithBoundedMemory) {
+  constexpr std::size_t kTotal = 10u << 20;
+  std::shared_ptr<Source> backend_side;
+  AcceptorOptions bo;
+  bo.listen.address = {this->env.listen_host(), 0};
+  auto backend = Acceptor::start(this->env.backend(), this->ledger, [&](Channel& ch) {
+    backend_side = std::make_shared<Source>(kTotal, 2);
+    ch.pipeline().add_last("source", backend_side);
+  }, bo);
+  auto stats = std::make_shared<ProxyStats>();
+  ProxyOptions po;
+  po.backend = {this->env.backend_host(), backend->local_address().port};
+  auto proxy = this->serve(proxy_initializer(this->env.server(), this->ledger, po, stats));
+
+  auto client_side = std::make_shared<Source>(kTotal, 1);
+  ChannelOptions slow;
+  slow.auto_read = false;
+  auto c = this->connect(this->server_address(proxy),
+                         [client_side](Channel& ch) { ch.pipeline().add_last("source", client_side); },
+                         std::chrono::seconds(10), slow);
+  ASSERT_TRUE(this->wait([&] { return c->done; }));
+  ASSERT_EQ(c->error, SocketError::None);
+  read_slowly(c->channel, std::chrono::milliseconds(2));
+
+  ASSERT_TRUE(this->wait([&] {
+    return backend_side && backend_side->received.size() >= kTotal && client_side->received.size() >= kTotal;
+  })) << "up " << (backend_side ? backend_side->received.size() : 0) << " down " << client_side->received.size();
+  EXPECT_TRUE(backend_side->received == pattern(kTotal, 1)) << "client -> backend bytes differ";
+  EXPECT_TRUE(client_side->received == pattern(kTotal, 2)) << "backend -> client bytes differ";
+  EXPECT_EQ(stats->bytes_up, kTotal);
+  EXPECT_EQ(stats->bytes_down, kTotal);
+  // One chunk in flight per direction: never more than a read's worth queued.
+  EXPECT_LE(stats->max_pending_outbound, 64u * 1024) << stats->max_pending_outbound;
+  EXPECT_GT(stats->max_pending_outbound, 0u);
+
+  c->channel->close();
+  proxy->close();
+  backend->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+TYPED_TEST(Conformance, ProxyClosesClientWhenBackendDies) {
+  std::shared_ptr<Channel> backend_child;
+  AcceptorOptions bo;
+  bo.listen.address = {this->env.listen_host(), 0};
+  auto backend = Acceptor::start(this->env.backend(), this->ledger,
+                                 [&](Channel& ch) { backend_child = ch.shared_from_this(); }, bo);
+  auto stats = std::make_shared<ProxyStats>();
+  ProxyOptions po;
+  po.backend = {this->env.backend_host(), backend->local_address().port};
+  auto proxy = this->serve(proxy_initializer(this->env.server(), this->ledger, po, stats));
+  auto rec = std::make_shared<Recorder>();
+  auto c = this->connect(this->server_address(proxy), [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); });
+  ASSERT_TRUE(this->wait([&] { return c->done && backend_child != nullptr; }));
+  backend_child->abort();  // the backend crashes: RST to the proxy
+  ASSERT_TRUE(this->wait([&] { return rec->inactive_count == 1; }));
+  EXPECT_EQ(c->channel->close_reason(), CloseReason::PeerClosed);
+  backend_child.reset();
+  proxy->close();
+  backend->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+TYPED_TEST(Conformance, ProxyClosesBackendWhenClientDies) {
+  auto backend_rec = std::make_shared<Recorder>();
+  AcceptorOptions bo;
+  bo.listen.address = {this->env.listen_host(), 0};
+  auto backend = Acceptor::start(this->env.backend(), this->ledger,
+                                 [&](Channel& ch) { ch.pipeline().add_last("rec", backend_rec); }, bo);
+  auto stats = std::make_shared<ProxyStats>();
+  ProxyOptions po;
+  po.backend = {this->env.backend_host(), backend->local_address().port};
+  auto proxy = this->serve(proxy_initializer(this->env.server(), this->ledger, po, stats));
+  auto c = this->connect(this->server_address(proxy), [](Channel&) {});
+  ASSERT_TRUE(this->wait([&] { return c->done && !backend_rec->events.empty(); }));
+  c->channel->abort();  // the client vanishes with a RST
+  ASSERT_TRUE(this->wait([&] { return backend_rec->inactive_count == 1; }));
+  proxy->close();
+  backend->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+  EXPECT_EQ(this->ledger.count(CloseReason::Reset), 1u);  // the proxy's frontend
+}
+
+TYPED_TEST(Conformance, ProxyClosesClientWhenBackendConnectFails) {
+  std::uint16_t dead_port = 0;
+  {
+    AcceptorOptions bo;
+    bo.listen.address = {this->env.listen_host(), 0};
+    auto gone = Acceptor::start(this->env.backend(), this->ledger, [](Channel&) {}, bo);
+    dead_port = gone->local_address().port;
+    gone->close();
+  }
+  auto stats = std::make_shared<ProxyStats>();
+  ProxyOptions po;
+  po.backend = {this->env.backend_host(), dead_port};
+  auto proxy = this->serve(proxy_initializer(this->env.server(), this->ledger, po, stats));
+  auto rec = std::make_shared<Recorder>();
+  auto c = this->connect(this->server_address(proxy), [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); });
+  ASSERT_TRUE(this->wait([&] { return c->done && rec->inactive_count == 1; }));
+  EXPECT_EQ(stats->backend_connect_failures, 1u);
+  proxy->close();
   EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
 }
 

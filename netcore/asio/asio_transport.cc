@@ -216,7 +216,9 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
                         return;
                       }
                       if (p.done) p.done(SocketError::None);
-                      if (!self->open_) return;
+                      // The callback may have written (and so started the
+                      // next write) or closed.
+                      if (!self->open_ || self->write_in_flight_) return;
                       if (!self->writes_.empty()) self->start_write();
                       else if (self->shutdown_requested_) self->do_shutdown();
                     });
