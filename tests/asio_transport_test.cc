@@ -81,3 +81,72 @@ TEST(AsioTransportTest, ListenOnAPortInUseNamesTheAddress) {
 }
 
 }  // namespace
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace {
+
+// Out of file descriptors: the acceptor backs off instead of spinning, the
+// connection waits in the kernel's queue, and is accepted once fds are back.
+TEST(AsioAcceptor, RunsOutOfFdsWithoutSpinningAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizer runtimes need fds of their own (UBSan's vptr check probes
+  // memory through a pipe) and misreport once the process has none left.
+  GTEST_SKIP() << "fd exhaustion confuses the sanitizer runtime; runs in the default and tsan presets";
+#endif
+  netcore::asio::AsioTransport t;
+  netcore::ConnectionLedger ledger;
+  netcore::AcceptorOptions o;
+  o.listen.address = {"127.0.0.1", 0};
+  auto acceptor = netcore::Acceptor::start(t, ledger, [](netcore::Channel&) {}, o);
+  // The client connects while nobody accepts: it waits in the kernel's queue.
+  acceptor->listener().pause();
+  std::shared_ptr<netcore::Channel> client;
+  netcore::connect_channel(t, ledger, {"127.0.0.1", acceptor->local_address().port}, std::chrono::seconds(5),
+                           [](netcore::Channel&) {}, {},
+                           [&](std::shared_ptr<netcore::Channel> ch, netcore::SocketError) { client = ch; });
+  ASSERT_TRUE(t.loop().run_until([&] { return client != nullptr; }, std::chrono::seconds(5)));
+
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // The limit caps fd *numbers*: fill every gap below the highest open fd,
+  // then allow no number above it, so accept() fails with EMFILE.
+  std::vector<int> fillers;
+  int top = -1;
+  for (;;) {
+    const int fd = ::open("/dev/null", O_RDONLY);
+    ASSERT_GE(fd, 0);
+    bool above = false;
+    for (int other = fd + 1; other < fd + 64 && !above; ++other) above = fcntl(other, F_GETFD) != -1;
+    if (!above) {  // nothing open above it: the gaps are filled
+      top = fd;
+      ::close(fd);
+      break;
+    }
+    fillers.push_back(fd);
+  }
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(top);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  acceptor->listener().resume();
+  t.loop().run_for(std::chrono::milliseconds(500));
+  const auto errors = t.accept_errors();
+  const auto accepted = acceptor->accepted();
+  setrlimit(RLIMIT_NOFILE, &saved);
+  for (int fd : fillers) ::close(fd);
+  EXPECT_GE(errors, 1u) << "accept never failed: the fd limit did not bite";
+  EXPECT_LE(errors, 10u) << "accept errors repeat without back-off: the listener spins";
+  EXPECT_EQ(accepted, 0u);
+
+  ASSERT_TRUE(t.loop().run_until([&] { return acceptor->accepted() == 1; }, std::chrono::seconds(5)));
+  client->close();
+  acceptor->close();
+  t.loop().run_until([&] { return netcore::live_connections(t.inventory()).empty() && ledger.open_count() == 0; },
+                     std::chrono::seconds(5));
+  EXPECT_TRUE(netcore::live_connections(t.inventory()).empty());
+  EXPECT_EQ(ledger.open_count(), 0u);
+}
+
+}  // namespace

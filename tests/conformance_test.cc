@@ -11,6 +11,7 @@
 #include "netcore/channel.h"
 #include "netcore/fault_injector.h"
 #include "netcore/proxy.h"
+#include "netcore/reference_servers.h"
 #include "sim/sim_world.h"
 #include "tests/test_handlers.h"
 
@@ -24,6 +25,7 @@ using connfail::testing::Recorder;
 // after each test ("Conformance.EchoOneMiBInChunks<Asio>").
 
 struct Asio {
+  static constexpr int kTickSlackMs = 100;  // wall clock: scheduling jitter
   asio::AsioTransport t;
   EventLoop& loop() { return t.loop(); }
   Transport& server() { return t; }
@@ -39,6 +41,7 @@ struct Asio {
 };
 
 struct Sim {
+  static constexpr int kTickSlackMs = 1;  // simulated time: exact to a tick
   connfail::sim::SimWorld world{[] {
     connfail::sim::WorldConfig c;
     c.seed = 7;
@@ -502,6 +505,94 @@ TYPED_TEST(Conformance, ProxyClosesClientWhenBackendConnectFails) {
   EXPECT_EQ(stats->backend_connect_failures, 1u);
   proxy->close();
   EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+// --- idle check and heartbeat ------------------------------------------
+
+TYPED_TEST(Conformance, HalfOpenClientIsReapedByTheServersIdleCheck) {
+  const Duration idle = std::chrono::milliseconds(300);
+  auto acceptor = this->serve(heartbeat_server(idle));
+  // A client that connects, says nothing and never closes.
+  auto c = this->connect(this->server_address(acceptor), [](Channel&) {});
+  ASSERT_TRUE(this->wait([&] { return c->done && this->ledger.open_count() == 2; }));
+  const TimePoint connected = this->env.loop().now();
+  ASSERT_TRUE(this->wait([&] { return this->ledger.count(CloseReason::Idle) == 1; }));
+  const Duration took = this->env.loop().now() - connected;
+  // Within idle timeout + one tick (1 ms; wall-clock slack on Asio).
+  EXPECT_GE(took, idle - std::chrono::milliseconds(2));
+  EXPECT_LE(took, idle + std::chrono::milliseconds(TypeParam::kTickSlackMs));
+  for (const auto& e : this->ledger.entries())
+    if (e.reason == CloseReason::Idle) {
+      EXPECT_EQ(e.side, Side::Server);
+    }
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+TYPED_TEST(Conformance, HeartbeatingClientIsNeverClosed) {
+  const Duration idle = std::chrono::milliseconds(300);
+  auto acceptor = this->serve(heartbeat_server(idle));
+  std::shared_ptr<HeartbeatSender> sender;
+  auto c = this->connect(this->server_address(acceptor), heartbeat_client(idle / 3, idle, &sender));
+  ASSERT_TRUE(this->wait([&] { return c->done; }));
+  ASSERT_EQ(c->error, SocketError::None);
+  this->env.loop().run_for(idle * 6);
+  EXPECT_TRUE(c->channel->is_active());
+  EXPECT_EQ(this->ledger.open_count(), 2u);
+  EXPECT_EQ(this->ledger.count(CloseReason::Idle), 0u);
+  EXPECT_GE(sender->pings_sent(), 15u);
+  EXPECT_GE(sender->pongs_received() + 1, sender->pings_sent());
+  c->channel->close();
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+// The bug the idle check exists for: an idle handler placed at the END of the
+// pipeline never sees reads the responder swallowed, so it reaps a healthy
+// heartbeating client. The ledger shows it.
+TYPED_TEST(Conformance, IdleHandlerPlacedLastClosesAHealthyClient) {
+  const Duration idle = std::chrono::milliseconds(300);
+  auto acceptor = this->serve([idle](Channel& ch) {
+    IdleConfig cfg;
+    cfg.reader = idle;
+    ch.pipeline()
+        .add_last("frame-decoder", std::make_shared<FrameDecoder>())
+        .add_last("frame-encoder", std::make_shared<FrameEncoder>())
+        .add_last("heartbeat", std::make_shared<HeartbeatResponder>())
+        .add_last("idle", std::make_shared<IdleStateHandler>(cfg))
+        .add_last("idle-closer", std::make_shared<IdleCloser>());
+  });
+  auto c = this->connect(this->server_address(acceptor), heartbeat_client(idle / 3, idle * 10));
+  ASSERT_TRUE(this->wait([&] { return c->done; }));
+  this->env.loop().run_for(idle * 3);
+  EXPECT_EQ(this->ledger.count(CloseReason::Idle), 1u) << "the misplaced idle check should have fired";
+  EXPECT_FALSE(c->channel->is_active());
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+}
+
+// --- acceptor ----------------------------------------------------------------
+
+TYPED_TEST(Conformance, ThousandAttemptsWithEveryKthRegistrationFailingLeaveNothing) {
+  constexpr int kAttempts = 1000;
+  constexpr int kEvery = 7;
+  FaultInjector faults;
+  faults.fail_registration_every(kEvery);
+  AcceptorOptions o;
+  o.listen.address = {this->env.listen_host(), 0};
+  o.faults = &faults;
+  auto acceptor = Acceptor::start(this->env.server(), this->ledger, echo_server(), o);
+  for (int i = 0; i < kAttempts; ++i) {
+    auto c = this->connect(this->server_address(acceptor), [](Channel&) {});
+    ASSERT_TRUE(this->wait([&] { return c->done && acceptor->accepted() == static_cast<std::uint64_t>(i + 1); }))
+        << "attempt " << i;
+    if (c->channel) c->channel->close();
+  }
+  acceptor->close();
+  EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
+  EXPECT_EQ(this->ledger.count(CloseReason::AcceptFailure), static_cast<std::size_t>(kAttempts / kEvery));
+  EXPECT_EQ(faults.registration_failures_injected(), static_cast<std::uint64_t>(kAttempts / kEvery));
+  EXPECT_EQ(acceptor->accept_failures(), static_cast<std::uint64_t>(kAttempts / kEvery));
 }
 
 }  // namespace

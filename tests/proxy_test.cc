@@ -1,1 +1,82 @@
-// proxy tests
+// ProxyBackend and close_on_flush on EmbeddedChannels (no network): the
+// frontend side is a second EmbeddedChannel.
+#include <gtest/gtest.h>
+
+#include "netcore/proxy.h"
+#include "netcore/testing/embedded_channel.h"
+
+namespace {
+
+using namespace netcore;
+using netcore::testing::EmbeddedChannel;
+
+// Counts read requests passing towards the head.
+class ReadCounter final : public Handler {
+ public:
+  void read(Context& ctx) override {
+    ++reads;
+    ctx.read();
+  }
+  int reads = 0;
+};
+
+TEST(Proxy, BackendForwardsToFrontendAndReadsNextOnlyAfterTheWriteCompleted) {
+  ChannelOptions manual;
+  manual.auto_read = false;
+  EmbeddedChannel front({}, manual);
+  front.set_auto_complete_writes(false);
+  auto stats = std::make_shared<ProxyStats>();
+  auto counter = std::make_shared<ReadCounter>();
+  EmbeddedChannel back({{"reads", counter}, {"proxy-backend", std::make_shared<ProxyBackend>(front.channel_ptr(), stats)}},
+                       manual);
+  EXPECT_EQ(counter->reads, 1);  // the first read, on active
+
+  back.write_inbound(Bytes{1, 2, 3});
+  EXPECT_EQ(front.read_outbound<Bytes>(), (Bytes{1, 2, 3}));
+  EXPECT_EQ(stats->bytes_down, 3u);
+  EXPECT_EQ(stats->max_pending_outbound, 3u);  // the stalled write
+  EXPECT_EQ(counter->reads, 1) << "read more before the write to the other side completed";
+  front.complete_writes();
+  back.run_pending();
+  EXPECT_EQ(counter->reads, 2);
+}
+
+TEST(Proxy, BackendInactiveFlushesThenClosesTheFrontend) {
+  EmbeddedChannel front;
+  front.set_auto_complete_writes(false);
+  auto stats = std::make_shared<ProxyStats>();
+  EmbeddedChannel back({{"proxy-backend", std::make_shared<ProxyBackend>(front.channel_ptr(), stats)}});
+  back.write_inbound(Bytes{9});
+  back.socket_error(SocketError::Reset);  // the backend dies
+  back.run_pending();
+  front.run_pending();
+  EXPECT_TRUE(front.is_active()) << "closed before its pending write was flushed";
+  front.complete_writes();
+  front.run_pending();
+  EXPECT_FALSE(front.is_active());
+  EXPECT_EQ(front.channel().close_reason(), CloseReason::Normal);
+}
+
+TEST(Proxy, CloseOnFlushClosesAtOnceWhenNothingIsPending) {
+  EmbeddedChannel ch;
+  close_on_flush(ch.channel_ptr());
+  ch.run_pending();
+  EXPECT_FALSE(ch.is_active());
+  close_on_flush(ch.channel_ptr());  // closed already: nothing happens
+  close_on_flush(nullptr);
+}
+
+TEST(Proxy, BackendDropsDataWhenTheFrontendIsGone) {
+  auto stats = std::make_shared<ProxyStats>();
+  std::weak_ptr<Channel> gone;
+  {
+    EmbeddedChannel front;
+    gone = front.channel_ptr();
+  }
+  EmbeddedChannel back({{"proxy-backend", std::make_shared<ProxyBackend>(gone, stats)}});
+  back.write_inbound(Bytes{1});
+  EXPECT_EQ(stats->bytes_down, 0u);
+  EXPECT_TRUE(back.is_active());
+}
+
+}  // namespace

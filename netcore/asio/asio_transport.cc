@@ -270,6 +270,8 @@ class AsioListener final : public Listener, public std::enable_shared_from_this<
     local_ = {l.address().to_string(), l.port()};
   }
 
+
+
   Address local_address() const override { return local_; }
   int native_fd() { return acceptor_.is_open() ? acceptor_.native_handle() : -1; }
 
@@ -312,8 +314,10 @@ class AsioListener final : public Listener, public std::enable_shared_from_this<
         return;
       }
       if (ec) {
-        // EMFILE/ENFILE and friends: back off instead of spinning on an
-        // error that will repeat at once.
+        self->t_.count_accept_error();
+        // EMFILE/ENFILE leave the connection in the kernel's queue and fail
+        // again at once: back off (Netty pauses accepting for 1 s) instead of
+        // spinning; the queued connection is accepted when fds are back.
         self->t_.loop().schedule(std::chrono::milliseconds(100), [self] { self->start(); });
         return;
       }

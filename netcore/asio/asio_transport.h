@@ -53,6 +53,10 @@ class AsioTransport final : public Transport {
   void connect(const Address& to, Duration timeout, ConnectFn done) override;
   std::vector<SocketInfo> inventory() const override;
 
+  /// accept() failures (EMFILE, ENFILE, ...): each one backs off 100 ms.
+  std::uint64_t accept_errors() const { return accept_errors_; }
+  void count_accept_error() { ++accept_errors_; }
+
   // Internal: sockets and listeners register here for the inventory.
   std::uint64_t next_socket_id() { return next_id_++; }
   void track(const std::shared_ptr<AsioSocket>& s);
@@ -62,6 +66,7 @@ class AsioTransport final : public Transport {
  private:
   AsioLoop loop_;
   std::uint64_t next_id_ = 1;
+  std::uint64_t accept_errors_ = 0;
   std::map<std::uint64_t, std::weak_ptr<AsioSocket>> sockets_;
   std::vector<std::weak_ptr<AsioListener>> listeners_;
   std::set<std::uint16_t> listener_ports_;  // every port we listened on
