@@ -271,3 +271,47 @@ TEST(Pipeline, UnhandledExceptionWithThrowingCloseTerminates) {
 }
 
 }  // namespace
+
+namespace {
+
+// Whatever event a handler throws on, the exception reaches exception_caught
+// downstream, the channel closes with reason exception, and nothing escapes
+// into the loop.
+TEST(Pipeline, AThrowOnAnyEventClosesWithReasonException) {
+  using netcore::PipelineEvent;
+  const PipelineEvent events[] = {PipelineEvent::Read,  PipelineEvent::ReadComplete, PipelineEvent::UserEvent,
+                                  PipelineEvent::Write, PipelineEvent::Flush,        PipelineEvent::ReadRequest};
+  for (PipelineEvent ev : events) {
+    SCOPED_TRACE(netcore::to_string(ev));
+    netcore::FaultInjector fi;
+    fi.throw_on_nth("victim", ev, 1);
+    auto after = std::make_shared<Recorder>();
+    EmbeddedChannel ch({{"victim", std::make_shared<netcore::Handler>()}, {"after", after}});
+    ch.pipeline().set_fault_injector(&fi);
+    switch (ev) {
+      case PipelineEvent::Read:
+      case PipelineEvent::ReadComplete:
+        ch.write_inbound(Bytes{1});
+        break;
+      case PipelineEvent::UserEvent:
+        ch.pipeline().fire_user_event(42);
+        break;
+      case PipelineEvent::Write:
+      case PipelineEvent::Flush:
+        ch.write_outbound(Bytes{1});
+        break;
+      default:
+        ch.channel().read();
+        break;
+    }
+    ch.run_pending();
+    EXPECT_EQ(fi.handler_faults_injected(), 1u);
+    EXPECT_FALSE(ch.is_active());
+    EXPECT_EQ(ch.channel().close_reason(), CloseReason::Exception);
+    EXPECT_THROW(ch.check_exception(), netcore::InjectedFault);
+    EXPECT_NE(std::find(after->events.begin(), after->events.end(), "exception"), after->events.end());
+    EXPECT_EQ(after->inactive_count, 1);
+  }
+}
+
+}  // namespace
