@@ -6,6 +6,7 @@
 #include "netcore/acceptor.h"
 #include "netcore/asio/asio_transport.h"
 #include "netcore/channel.h"
+#include "netcore/reference_servers.h"
 #include "sim/sim_world.h"
 
 namespace connfail::scenarios {
@@ -13,12 +14,6 @@ namespace connfail::scenarios {
 namespace {
 
 using namespace netcore;
-
-class EchoHandler final : public Handler {
- public:
-  void channel_read(Context& ctx, std::any msg) override { ctx.write(std::move(msg)); }
-  void channel_read_complete(Context& ctx) override { ctx.flush(); }
-};
 
 class Collect final : public Handler {
  public:
@@ -44,8 +39,7 @@ EchoDemoResult run(const EchoDemoConfig& cfg, EventLoop& loop, Transport& server
   ConnectionLedger ledger;
   AcceptorOptions o;
   o.listen.address = {listen_host, 0};
-  auto acceptor = Acceptor::start(server, ledger,
-                                  [](Channel& ch) { ch.pipeline().add_last("echo", std::make_shared<EchoHandler>()); }, o);
+  auto acceptor = Acceptor::start(server, ledger, echo_server(), o);
   const Address to{server_host, acceptor->local_address().port};
   const TimePoint start = loop.now();
   std::vector<std::shared_ptr<Collect>> collectors;

@@ -8,15 +8,11 @@
 #include "netcore/channel.h"
 #include "netcore/handler.h"
 #include "netcore/pipeline.h"
+#include "netcore/reference_servers.h"
 
 namespace connfail::testing {
 
-/// Writes back every byte it reads.
-class Echo final : public netcore::Handler {
- public:
-  void channel_read(netcore::Context& ctx, std::any msg) override { ctx.write(std::move(msg)); }
-  void channel_read_complete(netcore::Context& ctx) override { ctx.flush(); }
-};
+using Echo = netcore::EchoHandler;
 
 /// Records what reaches it, in order, and keeps received bytes.
 class Recorder final : public netcore::Handler {
