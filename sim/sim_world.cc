@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 
+#include "sim/loss_models.h"
 #include "sim/ns3_loop.h"
 #include "sim/sim_transport.h"
 
@@ -24,6 +25,10 @@ struct SimWorld::Impl {
   ns3::NodeContainer nodes;
   std::map<std::string, std::unique_ptr<SimTransport>> transports;
   std::map<std::string, std::string> address;
+  std::vector<ns3::NetDeviceContainer> links;  // per client i: Get(0) server side, Get(1) client side
+  std::uint64_t dropped = 0;
+
+  void on_drop(ns3::Ptr<const ns3::Packet>) { ++dropped; }
 
   void on_tx(std::string device, ns3::Ptr<const ns3::Packet> p) {
     const std::int64_t t = ns3::Simulator::Now().GetNanoSeconds();
@@ -61,6 +66,9 @@ SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
   ns3::Ipv4AddressHelper ip;
   for (int i = 0; i < cfg.clients; ++i) {
     auto devs = p2p.Install(impl_->nodes.Get(0), impl_->nodes.Get(static_cast<uint32_t>(i + 1)));
+    impl_->links.push_back(devs);
+    for (uint32_t d = 0; d < 2; ++d)
+      devs.Get(d)->TraceConnectWithoutContext("PhyRxDrop", ns3::MakeCallback(&Impl::on_drop, impl_.get()));
     // 10.<hi>.<lo>.0/24 per link: up to 65,535 client hosts.
     const int link = i + 1;
     const std::string base = "10." + std::to_string(link / 256) + "." + std::to_string(link % 256) + ".0";
@@ -124,6 +132,68 @@ std::vector<netcore::SocketInfo> SimWorld::inventory() const {
   }
   return out;
 }
+
+void SimWorld::set_loss(const std::string& from, const std::string& to, const LossSpec& spec) {
+  auto index_of = [&](const std::string& n) -> int {
+    for (std::size_t i = 0; i < impl_->names.size(); ++i)
+      if (impl_->names[i] == n) return static_cast<int>(i);
+    throw std::invalid_argument("set_loss: no node named '" + n + "'");
+  };
+  const int a = index_of(from), b = index_of(to);
+  if ((a == 0) == (b == 0) || a == b)
+    throw std::invalid_argument("set_loss: '" + from + "' and '" + to + "' are not directly linked");
+  const int client = a == 0 ? b : a;
+  const uint32_t rx_side = b == 0 ? 0u : 1u;  // the receiving device drops A->B
+  auto prob_ok = [](double p) { return p >= 0.0 && p <= 1.0; };
+  ns3::Ptr<ns3::ErrorModel> em;
+  // Fixed stream numbers per link and direction: adding a link elsewhere
+  // does not reshuffle this link's draws.
+  const int64_t stream = 1000 + 16 * static_cast<int64_t>(client) + 8 * rx_side;
+  switch (spec.kind) {
+    case LossSpec::Kind::None:
+      break;
+    case LossSpec::Kind::Uniform: {
+      if (!prob_ok(spec.rate)) throw std::invalid_argument("set_loss: rate must be in [0, 1]");
+      auto m = ns3::CreateObject<ns3::RateErrorModel>();
+      m->SetUnit(ns3::RateErrorModel::ERROR_UNIT_PACKET);  // the default is per byte
+      m->SetRate(spec.rate);
+      m->AssignStreams(stream);
+      em = m;
+      break;
+    }
+    case LossSpec::Kind::Burst: {
+      if (!prob_ok(spec.burst_start) || spec.burst_min < 1 || spec.burst_max < spec.burst_min)
+        throw std::invalid_argument("set_loss: burst_start in [0, 1] and 1 <= burst_min <= burst_max");
+      auto start = ns3::CreateObject<ns3::UniformRandomVariable>();
+      start->SetStream(stream);
+      auto size = ns3::CreateObject<ns3::UniformRandomVariable>();
+      size->SetAttribute("Min", ns3::DoubleValue(spec.burst_min));
+      size->SetAttribute("Max", ns3::DoubleValue(spec.burst_max + 1));
+      size->SetStream(stream + 1);  // its own stream (ns-3's AssignStreams shares one)
+      auto m = ns3::CreateObject<ns3::BurstErrorModel>();
+      m->SetBurstRate(spec.burst_start);
+      m->SetRandomVariable(start);
+      m->SetRandomBurstSize(size);
+      em = m;
+      break;
+    }
+    case LossSpec::Kind::GilbertElliott: {
+      if (!prob_ok(spec.p_good_to_bad) || !prob_ok(spec.p_bad_to_good) || !prob_ok(spec.loss_good) ||
+          !prob_ok(spec.loss_bad))
+        throw std::invalid_argument("set_loss: Gilbert-Elliott probabilities must be in [0, 1]");
+      auto m = ns3::CreateObject<GilbertElliottErrorModel>();
+      m->SetParameters(spec.p_good_to_bad, spec.p_bad_to_good, spec.loss_good, spec.loss_bad);
+      m->AssignStreams(stream);
+      em = m;
+      break;
+    }
+  }
+  auto dev = ns3::DynamicCast<ns3::PointToPointNetDevice>(
+      impl_->links[static_cast<std::size_t>(client - 1)].Get(rx_side));
+  dev->SetReceiveErrorModel(em);
+}
+
+std::uint64_t SimWorld::packets_dropped() const { return impl_->dropped; }
 
 std::uint64_t SimWorld::trace_hash() const { return impl_->trace.hash; }
 std::uint64_t SimWorld::packets_sent() const { return impl_->trace.packets; }

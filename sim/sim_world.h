@@ -31,6 +31,24 @@ struct WorldConfig {
   std::uint32_t segment_size = 1448;
 };
 
+/// Packet loss on one direction of a link.
+struct LossSpec {
+  enum class Kind { None, Uniform, Burst, GilbertElliott };
+  Kind kind = Kind::None;
+  /// Uniform: probability that a packet is lost.
+  double rate = 0.0;
+  /// Burst (ns-3 BurstErrorModel): probability that a packet starts a burst,
+  /// and the burst's size in packets, uniform in [burst_min, burst_max].
+  double burst_start = 0.0;
+  int burst_min = 1;
+  int burst_max = 1;
+  /// Gilbert-Elliott: per-packet transition probabilities and per-state loss.
+  double p_good_to_bad = 0.0;
+  double p_bad_to_good = 1.0;
+  double loss_good = 0.0;
+  double loss_bad = 1.0;
+};
+
 class SimWorld {
  public:
   explicit SimWorld(WorldConfig cfg = {});
@@ -47,6 +65,13 @@ class SimWorld {
   std::vector<std::string> nodes() const;
   /// Every node's sockets.
   std::vector<netcore::SocketInfo> inventory() const;
+
+  /// Sets the loss of packets travelling from node `from` to node `to`
+  /// (directly linked: one of them is "server"), replacing any earlier model.
+  /// Throws std::invalid_argument for unlinked nodes or out-of-range values.
+  void set_loss(const std::string& from, const std::string& to, const LossSpec& spec);
+  /// Packets dropped by loss models so far.
+  std::uint64_t packets_dropped() const;
 
   /// FNV-1a hash over every packet put on a link (time, device, bytes) and
   /// every transport event: equal for equal worlds, seeds and workloads.

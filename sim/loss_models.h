@@ -1,0 +1,34 @@
+// Packet-loss models for sim links that ns-3 3.37 lacks. Internal to sim/.
+#pragma once
+
+#include <ns3/error-model.h>
+#include <ns3/random-variable-stream.h>
+
+namespace connfail::sim {
+
+/// Gilbert-Elliott: a two-state Markov chain (good, bad). Per packet the
+/// chain first moves (good->bad with p_gb, bad->good with p_bg), then the
+/// packet is lost with the current state's loss probability. Long-run loss =
+/// pi_g * loss_good + pi_b * loss_bad, with pi_b = p_gb / (p_gb + p_bg).
+class GilbertElliottErrorModel : public ns3::ErrorModel {
+ public:
+  static ns3::TypeId GetTypeId();
+  GilbertElliottErrorModel();
+  void SetParameters(double p_gb, double p_bg, double loss_good, double loss_bad);
+  /// Pins the two random streams used (transition, loss); returns streams used.
+  int64_t AssignStreams(int64_t stream);
+  bool InBadState() const { return bad_; }
+  /// The analytic long-run loss rate of the current parameters.
+  double StationaryLoss() const;
+
+ private:
+  bool DoCorrupt(ns3::Ptr<ns3::Packet> p) override;
+  void DoReset() override;
+
+  double p_gb_ = 0.0, p_bg_ = 1.0, loss_good_ = 0.0, loss_bad_ = 0.0;
+  bool bad_ = false;
+  ns3::Ptr<ns3::UniformRandomVariable> transition_;
+  ns3::Ptr<ns3::UniformRandomVariable> loss_;
+};
+
+}  // namespace connfail::sim

@@ -1,0 +1,163 @@
+// Loss models of the simulated links.
+#include <gtest/gtest.h>
+
+#include <ns3/packet.h>
+#include <ns3/rng-seed-manager.h>
+#include <ns3/simulator.h>
+
+#include "netcore/acceptor.h"
+#include "netcore/reference_servers.h"
+#include "sim/loss_models.h"
+#include "sim/sim_world.h"
+#include "tests/test_handlers.h"
+
+namespace {
+
+using namespace netcore;
+using connfail::sim::GilbertElliottErrorModel;
+using connfail::sim::LossSpec;
+using connfail::sim::SimWorld;
+using connfail::sim::WorldConfig;
+using connfail::testing::pattern;
+using connfail::testing::Recorder;
+
+struct LossRun {
+  double rate = 0;
+  double mean_run = 0;  // mean length of consecutive losses
+};
+
+LossRun measure(ns3::Ptr<ns3::ErrorModel> m, int n) {
+  auto p = ns3::Create<ns3::Packet>(100);
+  int lost = 0, runs = 0;
+  bool prev = false;
+  for (int i = 0; i < n; ++i) {
+    const bool l = m->IsCorrupt(p);
+    lost += l;
+    if (l && !prev) ++runs;
+    prev = l;
+  }
+  return {static_cast<double>(lost) / n, runs ? static_cast<double>(lost) / runs : 0.0};
+}
+
+TEST(GilbertElliott, LongRunLossMatchesTheAnalyticValueWithinOnePercent) {
+  ns3::RngSeedManager::SetSeed(3);
+  auto m = ns3::CreateObject<GilbertElliottErrorModel>();
+  m->SetParameters(/*p_gb=*/0.05, /*p_bg=*/0.5, /*loss_good=*/0.0, /*loss_bad=*/0.5);
+  m->AssignStreams(1);
+  const double expected = m->StationaryLoss();  // pi_b = 0.05/0.55; loss = pi_b * 0.5
+  EXPECT_NEAR(expected, 0.05 / 0.55 * 0.5, 1e-12);
+  const LossRun r = measure(m, 1000000);
+  EXPECT_NEAR(r.rate, expected, 0.01 * expected) << "measured " << r.rate << " analytic " << expected;
+  ns3::Simulator::Destroy();
+}
+
+TEST(GilbertElliott, LossesComeInBurstsUnlikeUniformLoss) {
+  ns3::RngSeedManager::SetSeed(3);
+  auto ge = ns3::CreateObject<GilbertElliottErrorModel>();
+  ge->SetParameters(0.01, 0.1, 0.0, 0.9);  // long bad spells
+  ge->AssignStreams(1);
+  auto uni = ns3::CreateObject<ns3::RateErrorModel>();
+  uni->SetUnit(ns3::RateErrorModel::ERROR_UNIT_PACKET);
+  uni->SetRate(ge->StationaryLoss());
+  uni->AssignStreams(5);
+  const LossRun g = measure(ge, 200000);
+  const LossRun u = measure(uni, 200000);
+  EXPECT_NEAR(g.rate, u.rate, 0.2 * u.rate);
+  EXPECT_GT(g.mean_run, 3.0 * u.mean_run) << "GE run " << g.mean_run << " uniform run " << u.mean_run;
+  ns3::Simulator::Destroy();
+}
+
+// Echo 1 MiB from client0 under `loss` in both directions of its link.
+struct EchoUnderLoss {
+  std::size_t echoed = 0;
+  bool exact = false;
+  std::uint64_t dropped = 0;
+  bool leaks = true;
+};
+
+EchoUnderLoss echo_under_loss(const LossSpec& loss) {
+  WorldConfig cfg;
+  cfg.seed = 5;
+  SimWorld world(cfg);
+  world.set_loss("client0", "server", loss);
+  world.set_loss("server", "client0", loss);
+  ConnectionLedger ledger;
+  AcceptorOptions o;
+  o.listen.address = {"0.0.0.0", 7};
+  auto acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
+  auto rec = std::make_shared<Recorder>();
+  std::shared_ptr<Channel> client;
+  const Bytes payload = pattern(1 << 20);
+  connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(30),
+                  [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); }, {},
+                  [&](std::shared_ptr<Channel> ch, SocketError) {
+                    client = ch;
+                    if (ch) ch->write_and_flush(payload);
+                  });
+  world.loop().run_until([&] { return rec->bytes.size() >= payload.size(); }, std::chrono::seconds(600));
+  EchoUnderLoss r;
+  r.echoed = rec->bytes.size();
+  r.exact = rec->bytes == payload;
+  r.dropped = world.packets_dropped();
+  if (client) client->close();
+  acceptor->close();
+  world.loop().run_until([&] { return ledger.open_count() == 0 && live_connections(world.inventory()).empty(); },
+                         std::chrono::seconds(600));
+  r.leaks = ledger.open_count() != 0 || !live_connections(world.inventory()).empty();
+  return r;
+}
+
+TEST(SimLoss, FivePercentUniformLossStillDeliversEveryByte) {
+  LossSpec loss;
+  loss.kind = LossSpec::Kind::Uniform;
+  loss.rate = 0.05;
+  const auto r = echo_under_loss(loss);
+  EXPECT_EQ(r.echoed, 1u << 20);
+  EXPECT_TRUE(r.exact);
+  EXPECT_GT(r.dropped, 50u) << "the loss model dropped (almost) nothing";
+  EXPECT_FALSE(r.leaks);
+}
+
+TEST(SimLoss, BurstAndGilbertElliottLossStillDeliverEveryByte) {
+  LossSpec burst;
+  burst.kind = LossSpec::Kind::Burst;
+  burst.burst_start = 0.01;
+  burst.burst_min = 2;
+  burst.burst_max = 4;
+  const auto b = echo_under_loss(burst);
+  EXPECT_TRUE(b.exact);
+  EXPECT_GT(b.dropped, 20u);
+  EXPECT_FALSE(b.leaks);
+
+  LossSpec ge;
+  ge.kind = LossSpec::Kind::GilbertElliott;
+  ge.p_good_to_bad = 0.01;
+  ge.p_bad_to_good = 0.3;
+  ge.loss_good = 0.0;
+  ge.loss_bad = 0.5;
+  const auto g = echo_under_loss(ge);
+  EXPECT_TRUE(g.exact);
+  EXPECT_GT(g.dropped, 10u);
+  EXPECT_FALSE(g.leaks);
+}
+
+TEST(SimLoss, SameSeedSameDrops) {
+  LossSpec loss;
+  loss.kind = LossSpec::Kind::Uniform;
+  loss.rate = 0.05;
+  EXPECT_EQ(echo_under_loss(loss).dropped, echo_under_loss(loss).dropped);
+}
+
+TEST(SimLoss, BadSpecsAreRejected) {
+  SimWorld world;
+  LossSpec bad;
+  bad.kind = LossSpec::Kind::Uniform;
+  bad.rate = 1.5;
+  EXPECT_THROW(world.set_loss("client0", "server", bad), std::invalid_argument);
+  LossSpec ok;
+  ok.kind = LossSpec::Kind::Uniform;
+  EXPECT_THROW(world.set_loss("client0", "client0", ok), std::invalid_argument);
+  EXPECT_THROW(world.set_loss("nosuch", "server", ok), std::invalid_argument);
+}
+
+}  // namespace
