@@ -1,5 +1,7 @@
 #include "sim/loss_models.h"
 
+#include <ns3/packet.h>
+
 namespace connfail::sim {
 
 NS_OBJECT_ENSURE_REGISTERED(GilbertElliottErrorModel);
@@ -44,5 +46,20 @@ bool GilbertElliottErrorModel::DoCorrupt(ns3::Ptr<ns3::Packet>) {
 }
 
 void GilbertElliottErrorModel::DoReset() { bad_ = false; }
+
+NS_OBJECT_ENSURE_REGISTERED(LinkErrorModel);
+
+ns3::TypeId LinkErrorModel::GetTypeId() {
+  static ns3::TypeId tid = ns3::TypeId("connfail::sim::LinkErrorModel")
+                               .SetParent<ns3::ErrorModel>()
+                               .SetGroupName("Network")
+                               .AddConstructor<LinkErrorModel>();
+  return tid;
+}
+
+bool LinkErrorModel::DoCorrupt(ns3::Ptr<ns3::Packet> p) {
+  if (dark_) return true;
+  return loss_ && loss_->IsCorrupt(p);
+}
 
 }  // namespace connfail::sim

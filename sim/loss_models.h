@@ -31,4 +31,22 @@ class GilbertElliottErrorModel : public ns3::ErrorModel {
   ns3::Ptr<ns3::UniformRandomVariable> loss_;
 };
 
+/// What every sim link device drops: everything while the link is dark (a
+/// cut cable, a vanished host), otherwise what the optional loss model says.
+/// Reversible, so partitions heal.
+class LinkErrorModel : public ns3::ErrorModel {
+ public:
+  static ns3::TypeId GetTypeId();
+  void SetDark(bool dark) { dark_ = dark; }
+  bool IsDark() const { return dark_; }
+  void SetLoss(ns3::Ptr<ns3::ErrorModel> loss) { loss_ = loss; }
+
+ private:
+  bool DoCorrupt(ns3::Ptr<ns3::Packet> p) override;
+  void DoReset() override {}
+
+  bool dark_ = false;
+  ns3::Ptr<ns3::ErrorModel> loss_;
+};
+
 }  // namespace connfail::sim

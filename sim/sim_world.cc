@@ -27,6 +27,7 @@ struct SimWorld::Impl {
   std::map<std::string, std::string> address;
   std::vector<ns3::NetDeviceContainer> links;  // per client i: Get(0) server side, Get(1) client side
   std::uint64_t dropped = 0;
+  std::vector<ns3::Ptr<LinkErrorModel>> link_models;  // 2*i: server side of link i, 2*i+1: client side
 
   void on_drop(ns3::Ptr<const ns3::Packet>) { ++dropped; }
 
@@ -67,8 +68,12 @@ SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
   for (int i = 0; i < cfg.clients; ++i) {
     auto devs = p2p.Install(impl_->nodes.Get(0), impl_->nodes.Get(static_cast<uint32_t>(i + 1)));
     impl_->links.push_back(devs);
-    for (uint32_t d = 0; d < 2; ++d)
+    for (uint32_t d = 0; d < 2; ++d) {
       devs.Get(d)->TraceConnectWithoutContext("PhyRxDrop", ns3::MakeCallback(&Impl::on_drop, impl_.get()));
+      auto link_model = ns3::CreateObject<LinkErrorModel>();
+      ns3::DynamicCast<ns3::PointToPointNetDevice>(devs.Get(d))->SetReceiveErrorModel(link_model);
+      impl_->link_models.push_back(link_model);  // index 2*i + d
+    }
     // 10.<hi>.<lo>.0/24 per link: up to 65,535 client hosts.
     const int link = i + 1;
     const std::string base = "10." + std::to_string(link / 256) + "." + std::to_string(link % 256) + ".0";
@@ -188,9 +193,23 @@ void SimWorld::set_loss(const std::string& from, const std::string& to, const Lo
       break;
     }
   }
-  auto dev = ns3::DynamicCast<ns3::PointToPointNetDevice>(
-      impl_->links[static_cast<std::size_t>(client - 1)].Get(rx_side));
-  dev->SetReceiveErrorModel(em);
+  impl_->link_models[2 * static_cast<std::size_t>(client - 1) + rx_side]->SetLoss(em);
+}
+
+void SimWorld::set_link_up(const std::string& client, bool up) {
+  std::size_t idx = 0;
+  for (; idx < impl_->names.size(); ++idx)
+    if (impl_->names[idx] == client) break;
+  if (idx == 0 || idx >= impl_->names.size())
+    throw std::invalid_argument("set_link_up: '" + client + "' is not a client host");
+  impl_->link_models[2 * (idx - 1)]->SetDark(!up);
+  impl_->link_models[2 * (idx - 1) + 1]->SetDark(!up);
+}
+
+bool SimWorld::link_up(const std::string& client) const {
+  for (std::size_t idx = 1; idx < impl_->names.size(); ++idx)
+    if (impl_->names[idx] == client) return !impl_->link_models[2 * (idx - 1)]->IsDark();
+  throw std::invalid_argument("link_up: '" + client + "' is not a client host");
 }
 
 std::uint64_t SimWorld::packets_dropped() const { return impl_->dropped; }

@@ -70,7 +70,13 @@ class SimWorld {
   /// (directly linked: one of them is "server"), replacing any earlier model.
   /// Throws std::invalid_argument for unlinked nodes or out-of-range values.
   void set_loss(const std::string& from, const std::string& to, const LossSpec& spec);
-  /// Packets dropped by loss models so far.
+  /// Cuts (up = false) or restores the link of client host `client` in both
+  /// directions: every packet on it is dropped in silence while it is down.
+  /// A client whose link goes down and never comes back is a half-open peer
+  /// as its server sees it; down then up is a partition that heals.
+  void set_link_up(const std::string& client, bool up);
+  bool link_up(const std::string& client) const;
+  /// Packets dropped by loss models and dark links so far.
   std::uint64_t packets_dropped() const;
 
   /// FNV-1a hash over every packet put on a link (time, device, bytes) and

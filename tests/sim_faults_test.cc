@@ -161,3 +161,84 @@ TEST(SimLoss, BadSpecsAreRejected) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(SimHalfOpen, SilentPeerStaysEstablishedWithoutAnIdleCheckAndIsReapedWithOne) {
+  for (bool idle_check : {false, true}) {
+    SCOPED_TRACE(idle_check ? "with idle check" : "without idle check");
+    SimWorld world;
+    ConnectionLedger ledger;
+    const Duration idle = std::chrono::seconds(30);
+    AcceptorOptions o;
+    o.listen.address = {"0.0.0.0", 9};
+    auto acceptor = Acceptor::start(world.transport("server"), ledger,
+                                    idle_check ? heartbeat_server(idle) : echo_server(), o);
+    std::shared_ptr<Channel> client;
+    connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 9}, std::chrono::seconds(5),
+                    [](Channel&) {}, {}, [&](std::shared_ptr<Channel> ch, SocketError) { client = ch; });
+    ASSERT_TRUE(world.loop().run_until([&] { return client && ledger.open_count() == 2; }, std::chrono::seconds(5)));
+    const TimePoint vanished = world.loop().now();
+    world.set_link_up("client0", false);  // the client host vanishes: no FIN, no RST
+
+    if (!idle_check) {
+      world.loop().run_for(std::chrono::seconds(600));
+      int established = 0;
+      for (const auto& s : world.transport("server").inventory())
+        if (s.state == TcpState::Established) {
+          ++established;
+          EXPECT_GE(*s.in_state_for, std::chrono::seconds(600));
+        }
+      EXPECT_EQ(established, 1) << "the server should hold the dead peer's connection forever";
+      EXPECT_EQ(ledger.open_count(), 2u);
+    } else {
+      ASSERT_TRUE(world.loop().run_until([&] { return ledger.count(CloseReason::Idle) == 1; },
+                                         std::chrono::seconds(600)));
+      const Duration took = world.loop().now() - vanished;
+      // The last read was the handshake, just before the link went dark.
+      EXPECT_LE(took, idle + std::chrono::milliseconds(1));
+      EXPECT_GE(took, idle - std::chrono::milliseconds(5));
+    }
+    if (client) client->abort();
+    for (auto& ch : acceptor->children()) ch->abort();  // the held connection, if any
+    acceptor->close();
+    world.loop().run_for(std::chrono::milliseconds(1));
+  }
+}
+
+TEST(SimPartition, TenSecondPartitionHealsAndTheConnectionSurvives) {
+  SimWorld world;
+  ConnectionLedger ledger;
+  AcceptorOptions o;
+  o.listen.address = {"0.0.0.0", 9};
+  auto acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
+  auto rec = std::make_shared<Recorder>();
+  std::shared_ptr<Channel> client;
+  connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 9}, std::chrono::seconds(5),
+                  [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); }, {},
+                  [&](std::shared_ptr<Channel> ch, SocketError) { client = ch; });
+  ASSERT_TRUE(world.loop().run_until([&] { return client != nullptr; }, std::chrono::seconds(5)));
+  client->write_and_flush(pattern(1000, 1));
+  ASSERT_TRUE(world.loop().run_until([&] { return rec->bytes.size() == 1000; }, std::chrono::seconds(5)));
+
+  world.set_link_up("client0", false);
+  client->write_and_flush(pattern(5000, 2));  // sent into the partition
+  world.loop().run_for(std::chrono::seconds(10));
+  EXPECT_EQ(rec->bytes.size(), 1000u) << "bytes crossed a cut link";
+  EXPECT_GT(world.packets_dropped(), 0u);
+  world.set_link_up("client0", true);
+  ASSERT_TRUE(world.loop().run_until([&] { return rec->bytes.size() == 6000; }, std::chrono::seconds(120)));
+  EXPECT_TRUE(client->is_active());
+  EXPECT_EQ(ledger.count(CloseReason::TimedOut) + ledger.count(CloseReason::Reset), 0u);
+  Bytes want = pattern(1000, 1);
+  const Bytes more = pattern(5000, 2);
+  want.insert(want.end(), more.begin(), more.end());
+  EXPECT_TRUE(rec->bytes == want);
+  client->close();
+  acceptor->close();
+  world.loop().run_until([&] { return ledger.open_count() == 0 && live_connections(world.inventory()).empty(); },
+                         std::chrono::seconds(60));
+  EXPECT_TRUE(live_connections(world.inventory()).empty());
+}
+
+}  // namespace
