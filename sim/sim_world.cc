@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 
+#include "sim/jitter_channel.h"
 #include "sim/loss_models.h"
 #include "sim/ns3_loop.h"
 #include "sim/sim_transport.h"
@@ -27,6 +28,7 @@ struct SimWorld::Impl {
   std::map<std::string, std::string> address;
   std::vector<ns3::NetDeviceContainer> links;  // per client i: Get(0) server side, Get(1) client side
   std::uint64_t dropped = 0;
+  std::vector<ns3::Ptr<JitterChannel>> channels;  // per client link
   std::vector<ns3::Ptr<LinkErrorModel>> link_models;  // 2*i: server side of link i, 2*i+1: client side
 
   void on_drop(ns3::Ptr<const ns3::Packet>) { ++dropped; }
@@ -68,6 +70,13 @@ SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
   for (int i = 0; i < cfg.clients; ++i) {
     auto devs = p2p.Install(impl_->nodes.Get(0), impl_->nodes.Get(static_cast<uint32_t>(i + 1)));
     impl_->links.push_back(devs);
+    // The helper cannot build a custom channel: move both devices onto a
+    // JitterChannel with the same delay (no jitter until set_jitter()).
+    auto channel = ns3::CreateObject<JitterChannel>();
+    channel->SetAttribute("Delay", ns3::TimeValue(ns3::NanoSeconds(cfg.link.delay.count())));
+    channel->AssignStreams(5000 + 4 * static_cast<int64_t>(i));
+    for (uint32_t d = 0; d < 2; ++d) ns3::DynamicCast<ns3::PointToPointNetDevice>(devs.Get(d))->Attach(channel);
+    impl_->channels.push_back(channel);
     for (uint32_t d = 0; d < 2; ++d) {
       devs.Get(d)->TraceConnectWithoutContext("PhyRxDrop", ns3::MakeCallback(&Impl::on_drop, impl_.get()));
       auto link_model = ns3::CreateObject<LinkErrorModel>();
@@ -210,6 +219,35 @@ bool SimWorld::link_up(const std::string& client) const {
   for (std::size_t idx = 1; idx < impl_->names.size(); ++idx)
     if (impl_->names[idx] == client) return !impl_->link_models[2 * (idx - 1)]->IsDark();
   throw std::invalid_argument("link_up: '" + client + "' is not a client host");
+}
+
+void SimWorld::set_jitter(const std::string& client, const JitterSpec& spec) {
+  std::size_t idx = 1;
+  for (; idx < impl_->names.size(); ++idx)
+    if (impl_->names[idx] == client) break;
+  if (idx >= impl_->names.size()) throw std::invalid_argument("set_jitter: '" + client + "' is not a client host");
+  auto& ch = impl_->channels[idx - 1];
+  auto ns = [](netcore::Duration d) { return ns3::NanoSeconds(d.count()); };
+  switch (spec.kind) {
+    case JitterSpec::Kind::None:
+      ch->ClearJitter();
+      break;
+    case JitterSpec::Kind::Uniform:
+      if (spec.max < netcore::Duration::zero()) throw std::invalid_argument("set_jitter: max must be >= 0");
+      ch->SetUniformJitter(ns(spec.max), spec.allow_reorder);
+      break;
+    case JitterSpec::Kind::Normal:
+      if (spec.sd < netcore::Duration::zero() || spec.bound < netcore::Duration::zero())
+        throw std::invalid_argument("set_jitter: sd and bound must be >= 0");
+      ch->SetNormalJitter(ns(spec.mean), ns(spec.sd), ns(spec.bound), spec.allow_reorder);
+      break;
+  }
+}
+
+std::uint64_t SimWorld::packets_reordered() const {
+  std::uint64_t n = 0;
+  for (const auto& c : impl_->channels) n += c->Reordered();
+  return n;
 }
 
 std::uint64_t SimWorld::packets_dropped() const { return impl_->dropped; }

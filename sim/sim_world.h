@@ -49,6 +49,18 @@ struct LossSpec {
   double loss_bad = 1.0;
 };
 
+/// Random extra delay per packet on a link (both directions).
+struct JitterSpec {
+  enum class Kind { None, Uniform, Normal };
+  Kind kind = Kind::None;
+  netcore::Duration max{};    // Uniform: extra delay in [0, max]
+  netcore::Duration mean{};   // Normal: N(mean, sd) clamped to [0, bound]
+  netcore::Duration sd{};
+  netcore::Duration bound{};
+  /// false: a packet never overtakes one sent before it (FIFO kept).
+  bool allow_reorder = true;
+};
+
 class SimWorld {
  public:
   explicit SimWorld(WorldConfig cfg = {});
@@ -76,6 +88,10 @@ class SimWorld {
   /// as its server sees it; down then up is a partition that heals.
   void set_link_up(const std::string& client, bool up);
   bool link_up(const std::string& client) const;
+  /// Sets the jitter of client host `client`'s link (both directions).
+  void set_jitter(const std::string& client, const JitterSpec& spec);
+  /// Packets delivered after one sent later in the same direction, all links.
+  std::uint64_t packets_reordered() const;
   /// Packets dropped by loss models and dark links so far.
   std::uint64_t packets_dropped() const;
 

@@ -242,3 +242,65 @@ TEST(SimPartition, TenSecondPartitionHealsAndTheConnectionSurvives) {
 }
 
 }  // namespace
+
+namespace {
+
+struct JitterRun {
+  bool exact = false;
+  std::uint64_t reordered = 0;
+  TimePoint took{};
+};
+
+JitterRun transfer_with_jitter(const connfail::sim::JitterSpec& spec) {
+  SimWorld world;
+  world.set_jitter("client0", spec);
+  ConnectionLedger ledger;
+  AcceptorOptions o;
+  o.listen.address = {"0.0.0.0", 7};
+  auto acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
+  auto rec = std::make_shared<Recorder>();
+  const Bytes payload = pattern(2 << 20);
+  std::shared_ptr<Channel> client;
+  connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(5),
+                  [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); }, {},
+                  [&](std::shared_ptr<Channel> ch, SocketError) {
+                    client = ch;
+                    if (ch) ch->write_and_flush(payload);
+                  });
+  world.loop().run_until([&] { return rec->bytes.size() >= payload.size(); }, std::chrono::seconds(600));
+  JitterRun r;
+  r.exact = rec->bytes == payload;
+  r.reordered = world.packets_reordered();
+  r.took = world.loop().now();
+  if (client) client->close();
+  acceptor->close();
+  world.loop().run_until([&] { return ledger.open_count() == 0; }, std::chrono::seconds(60));
+  return r;
+}
+
+TEST(SimJitter, ReorderingPreventedNeverDeliversOutOfOrderAllowedDoes) {
+  connfail::sim::JitterSpec spec;
+  spec.kind = connfail::sim::JitterSpec::Kind::Uniform;
+  spec.max = std::chrono::milliseconds(5);
+  spec.allow_reorder = false;
+  const JitterRun fifo = transfer_with_jitter(spec);
+  EXPECT_TRUE(fifo.exact);
+  EXPECT_EQ(fifo.reordered, 0u);
+
+  spec.allow_reorder = true;
+  const JitterRun reorder = transfer_with_jitter(spec);
+  EXPECT_TRUE(reorder.exact);
+  EXPECT_GT(reorder.reordered, 100u);
+
+  connfail::sim::JitterSpec normal;
+  normal.kind = connfail::sim::JitterSpec::Kind::Normal;
+  normal.mean = std::chrono::milliseconds(2);
+  normal.sd = std::chrono::milliseconds(1);
+  normal.bound = std::chrono::milliseconds(5);
+  normal.allow_reorder = false;
+  const JitterRun n = transfer_with_jitter(normal);
+  EXPECT_TRUE(n.exact);
+  EXPECT_EQ(n.reordered, 0u);
+}
+
+}  // namespace
