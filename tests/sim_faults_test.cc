@@ -1,6 +1,8 @@
 // Loss models of the simulated links.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <ns3/packet.h>
 #include <ns3/rng-seed-manager.h>
 #include <ns3/simulator.h>
@@ -67,27 +69,28 @@ TEST(GilbertElliott, LossesComeInBurstsUnlikeUniformLoss) {
   ns3::Simulator::Destroy();
 }
 
-// Echo 1 MiB from client0 under `loss` in both directions of its link.
-struct EchoUnderLoss {
+// Echoes `bytes` from client0 through an echo server in a world that
+// `configure` has set up (loss, jitter...), then closes and settles.
+struct EchoRun {
   std::size_t echoed = 0;
   bool exact = false;
   std::uint64_t dropped = 0;
+  std::uint64_t reordered = 0;
   bool leaks = true;
 };
 
-EchoUnderLoss echo_under_loss(const LossSpec& loss) {
+EchoRun echo_in_world(const std::function<void(SimWorld&)>& configure, std::size_t bytes = 1 << 20) {
   WorldConfig cfg;
   cfg.seed = 5;
   SimWorld world(cfg);
-  world.set_loss("client0", "server", loss);
-  world.set_loss("server", "client0", loss);
+  configure(world);
   ConnectionLedger ledger;
   AcceptorOptions o;
   o.listen.address = {"0.0.0.0", 7};
   auto acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
   auto rec = std::make_shared<Recorder>();
   std::shared_ptr<Channel> client;
-  const Bytes payload = pattern(1 << 20);
+  const Bytes payload = pattern(bytes);
   connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(30),
                   [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); }, {},
                   [&](std::shared_ptr<Channel> ch, SocketError) {
@@ -95,16 +98,24 @@ EchoUnderLoss echo_under_loss(const LossSpec& loss) {
                     if (ch) ch->write_and_flush(payload);
                   });
   world.loop().run_until([&] { return rec->bytes.size() >= payload.size(); }, std::chrono::seconds(600));
-  EchoUnderLoss r;
+  EchoRun r;
   r.echoed = rec->bytes.size();
   r.exact = rec->bytes == payload;
   r.dropped = world.packets_dropped();
+  r.reordered = world.packets_reordered();
   if (client) client->close();
   acceptor->close();
   world.loop().run_until([&] { return ledger.open_count() == 0 && live_connections(world.inventory()).empty(); },
                          std::chrono::seconds(600));
   r.leaks = ledger.open_count() != 0 || !live_connections(world.inventory()).empty();
   return r;
+}
+
+EchoRun echo_under_loss(const LossSpec& loss) {
+  return echo_in_world([&](SimWorld& w) {
+    w.set_loss("client0", "server", loss);
+    w.set_loss("server", "client0", loss);
+  });
 }
 
 TEST(SimLoss, FivePercentUniformLossStillDeliversEveryByte) {
@@ -245,37 +256,8 @@ TEST(SimPartition, TenSecondPartitionHealsAndTheConnectionSurvives) {
 
 namespace {
 
-struct JitterRun {
-  bool exact = false;
-  std::uint64_t reordered = 0;
-  TimePoint took{};
-};
-
-JitterRun transfer_with_jitter(const connfail::sim::JitterSpec& spec) {
-  SimWorld world;
-  world.set_jitter("client0", spec);
-  ConnectionLedger ledger;
-  AcceptorOptions o;
-  o.listen.address = {"0.0.0.0", 7};
-  auto acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
-  auto rec = std::make_shared<Recorder>();
-  const Bytes payload = pattern(2 << 20);
-  std::shared_ptr<Channel> client;
-  connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(5),
-                  [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); }, {},
-                  [&](std::shared_ptr<Channel> ch, SocketError) {
-                    client = ch;
-                    if (ch) ch->write_and_flush(payload);
-                  });
-  world.loop().run_until([&] { return rec->bytes.size() >= payload.size(); }, std::chrono::seconds(600));
-  JitterRun r;
-  r.exact = rec->bytes == payload;
-  r.reordered = world.packets_reordered();
-  r.took = world.loop().now();
-  if (client) client->close();
-  acceptor->close();
-  world.loop().run_until([&] { return ledger.open_count() == 0; }, std::chrono::seconds(60));
-  return r;
+EchoRun transfer_with_jitter(const connfail::sim::JitterSpec& spec) {
+  return echo_in_world([&](SimWorld& w) { w.set_jitter("client0", spec); }, 2 << 20);
 }
 
 TEST(SimJitter, ReorderingPreventedNeverDeliversOutOfOrderAllowedDoes) {
@@ -283,12 +265,12 @@ TEST(SimJitter, ReorderingPreventedNeverDeliversOutOfOrderAllowedDoes) {
   spec.kind = connfail::sim::JitterSpec::Kind::Uniform;
   spec.max = std::chrono::milliseconds(5);
   spec.allow_reorder = false;
-  const JitterRun fifo = transfer_with_jitter(spec);
+  const EchoRun fifo = transfer_with_jitter(spec);
   EXPECT_TRUE(fifo.exact);
   EXPECT_EQ(fifo.reordered, 0u);
 
   spec.allow_reorder = true;
-  const JitterRun reorder = transfer_with_jitter(spec);
+  const EchoRun reorder = transfer_with_jitter(spec);
   EXPECT_TRUE(reorder.exact);
   EXPECT_GT(reorder.reordered, 100u);
 
@@ -298,7 +280,7 @@ TEST(SimJitter, ReorderingPreventedNeverDeliversOutOfOrderAllowedDoes) {
   normal.sd = std::chrono::milliseconds(1);
   normal.bound = std::chrono::milliseconds(5);
   normal.allow_reorder = false;
-  const JitterRun n = transfer_with_jitter(normal);
+  const EchoRun n = transfer_with_jitter(normal);
   EXPECT_TRUE(n.exact);
   EXPECT_EQ(n.reordered, 0u);
 }
