@@ -60,7 +60,7 @@ EventLoop& Context::loop() { return channel_->loop(); }
 Pipeline& Context::pipeline() { return *pipeline_; }
 
 template <class F>
-void Context::guarded(const char* /*event*/, F&& f) {
+void Context::guarded(F&& f) {
   try {
     f();
   } catch (...) {
@@ -89,25 +89,25 @@ void Context::handle_throw(std::exception_ptr error) {
   } while (0)
 
 void Context::invoke_active() {
-  guarded("active", [&] {
+  guarded([&] {
     NETCORE_FAULT(PipelineEvent::Active);
     handler_->channel_active(*this);
   });
 }
 void Context::invoke_read(std::any msg) {
-  guarded("read", [&] {
+  guarded([&] {
     NETCORE_FAULT(PipelineEvent::Read);
     handler_->channel_read(*this, std::move(msg));
   });
 }
 void Context::invoke_read_complete() {
-  guarded("read-complete", [&] {
+  guarded([&] {
     NETCORE_FAULT(PipelineEvent::ReadComplete);
     handler_->channel_read_complete(*this);
   });
 }
 void Context::invoke_user_event(std::any event) {
-  guarded("user-event", [&] {
+  guarded([&] {
     NETCORE_FAULT(PipelineEvent::UserEvent);
     handler_->user_event(*this, std::move(event));
   });
@@ -122,7 +122,7 @@ void Context::invoke_exception(std::exception_ptr error) {
   }
 }
 void Context::invoke_inactive() {
-  guarded("inactive", [&] {
+  guarded([&] {
     NETCORE_FAULT(PipelineEvent::Inactive);
     handler_->channel_inactive(*this);
   });
@@ -148,13 +148,13 @@ void Context::invoke_write(std::any msg, WriteCallback done) {
   }
 }
 void Context::invoke_flush() {
-  guarded("flush", [&] {
+  guarded([&] {
     NETCORE_FAULT(PipelineEvent::Flush);
     handler_->flush(*this);
   });
 }
 void Context::invoke_read_request() {
-  guarded("read-request", [&] {
+  guarded([&] {
     NETCORE_FAULT(PipelineEvent::ReadRequest);
     handler_->read(*this);
   });

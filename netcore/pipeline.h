@@ -61,7 +61,7 @@ class Context {
   void invoke_close(CloseReason reason);
   void handle_throw(std::exception_ptr error);
   template <class F>
-  void guarded(const char* event, F&& f);
+  void guarded(F&& f);
 
   Pipeline* pipeline_;
   Channel* channel_;

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "netcore/transport.h"
+
 namespace connfail::sim {
 
 class CfTcpSocket : public ns3::TcpSocketBase {
@@ -35,6 +37,8 @@ class CfTcpSocket : public ns3::TcpSocketBase {
 
   /// Id of the connfail Socket/Listener that owns this socket (0: none).
   uint64_t owner_id = 0;
+  /// Accepted or Connected, while owned.
+  netcore::SocketRole owner_role = netcore::SocketRole::Connected;
   bool is_listener = false;
   /// Set when a connect was answered with RST.
   bool refused = false;

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <sstream>
 #include <deque>
-#include <limits>
 #include <stdexcept>
 
 namespace connfail::sim {
@@ -64,8 +63,9 @@ Address to_address(const ns3::Address& a) {
 class SimSocket final : public netcore::Socket, public std::enable_shared_from_this<SimSocket> {
  public:
   SimSocket(SimTransport& t, ns3::Ptr<CfTcpSocket> s, netcore::SocketRole role)
-      : t_(t), sock_(std::move(s)), id_(t.next_socket_id()), role_(role) {
+      : t_(t), sock_(std::move(s)), id_(t.next_socket_id()) {
     sock_->owner_id = id_;
+    sock_->owner_role = role;
     ns3::Address a;
     if (sock_->GetSockName(a) == 0) local_ = to_address(a);
     if (sock_->GetPeerName(a) == 0) remote_ = to_address(a);
@@ -258,7 +258,6 @@ class SimSocket final : public netcore::Socket, public std::enable_shared_from_t
   SimTransport& t_;
   ns3::Ptr<CfTcpSocket> sock_;
   std::uint64_t id_;
-  netcore::SocketRole role_;
   netcore::SocketHandler* handler_ = nullptr;
   Address local_, remote_;
   bool open_ = true;
@@ -477,7 +476,7 @@ std::vector<netcore::SocketInfo> SimTransport::inventory() const {
     si.socket_id = s->owner_id;
     si.held_by_app = s->owner_id != 0;
     si.role = s->is_listener ? netcore::SocketRole::Listener
-              : s->owner_id != 0 ? netcore::SocketRole::Connected
+              : s->owner_id != 0 ? s->owner_role
                                  : netcore::SocketRole::KernelOnly;
     ns3::Address a;
     if (s->GetSockName(a) == 0) si.local = to_address(a);

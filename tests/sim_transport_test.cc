@@ -120,6 +120,7 @@ TEST(SimInventory, ReportsStateOwnerAndTimeInState) {
     if (s.state == TcpState::Established) {
       ++established;
       EXPECT_TRUE(s.held_by_app);
+      EXPECT_EQ(s.role, s.node == "server" ? SocketRole::Accepted : SocketRole::Connected) << s.node;
       ASSERT_TRUE(s.in_state_for.has_value());
       EXPECT_GE(*s.in_state_for, std::chrono::milliseconds(4990));
       EXPECT_LT(*s.in_state_for, std::chrono::milliseconds(5100));

@@ -73,8 +73,6 @@ class EmbeddedChannel {
   /// Rethrows the first exception that reached the tail unhandled.
   void check_exception() const;
 
-  struct State;  // shared with the embedded socket and the capture handler
-
  private:
   template <class T>
   static std::optional<T> pop(std::deque<std::any>& q) {
