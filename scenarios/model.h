@@ -1,0 +1,197 @@
+// The scenario model: what a scenario YAML file says, after validation.
+//
+// The parser (scenarios/parser.h) turns a file into a Scenario or a list of
+// errors naming file:line:column and field; the runner (scenarios/runner.h)
+// runs a valid Scenario on a transport; property tests generate Scenarios and
+// the writer (scenarios/writer.h) turns one back into YAML for replay.
+//
+// All times are durations from the start of the run, in scenario time (on the
+// real transport they are multiplied by `time_scale`).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netcore/transport.h"
+
+namespace connfail::scenarios {
+
+using netcore::Duration;
+
+enum class TransportKind { Sim, Asio };
+const char* to_string(TransportKind t);
+
+enum class ServerKind { Echo, Heartbeat, Proxy };
+const char* to_string(ServerKind k);
+
+/// Where the idle check sits in the server pipeline. `first` is correct;
+/// `last` is the known bug: after the frame decoder and the PING responder
+/// consumed every read, the idle handler never sees one.
+enum class PipelineOrder { IdleFirst, IdleLast };
+const char* to_string(PipelineOrder p);
+
+struct IdleTimes {
+  Duration reader{};  // zero: disabled
+  Duration writer{};
+  Duration all{};
+  bool any() const { return reader > Duration::zero() || writer > Duration::zero() || all > Duration::zero(); }
+};
+
+struct ServerSpec {
+  ServerKind kind = ServerKind::Echo;
+  int backlog = 128;
+  IdleTimes idle;                        // echo/heartbeat: the server's idle check
+  PipelineOrder pipeline = PipelineOrder::IdleFirst;
+  Duration accept_error_backoff{};       // Acceptor::error_backoff
+  /// Proxy only: the backend behind it (echo or heartbeat-less echo).
+  ServerKind backend = ServerKind::Echo;
+  Duration backend_connect_timeout = std::chrono::seconds(5);
+};
+
+enum class ClientBehaviour {
+  Echo,       // writes `request_size` bytes every `request_every`, expects them back
+  Heartbeat,  // frame codec + PING every heartbeat_interval (+ DATA frames if request_every > 0)
+  Silent,     // connects and never writes
+};
+const char* to_string(ClientBehaviour b);
+
+enum class CloseStyle {
+  None,    // stays open until the end of the run (then closed with FIN)
+  Fin,     // orderly close at `close_at`
+  Rst,     // SO_LINGER 0 close at `close_at`
+  Vanish,  // the client host vanishes at `close_at` (no FIN, no RST, packets dropped)
+};
+const char* to_string(CloseStyle c);
+
+/// A group of identical clients. Every group has its own client host(s):
+/// on sim each host is a node with its own link to the server; on the real
+/// transport each host is its own FaultProxy.
+struct ClientGroup {
+  std::string name;  // unique in the scenario; fault targets name groups
+  int count = 1;
+  int hosts = 1;     // clients are spread round-robin over this many hosts
+  Duration start{};  // first connect
+  Duration spacing{};  // connect i happens at start + i * spacing
+  ClientBehaviour behaviour = ClientBehaviour::Echo;
+  Duration heartbeat_interval = std::chrono::seconds(10);
+  /// Client-side reader idle (closes a connection whose server went silent).
+  Duration client_idle{};
+  std::uint32_t request_size = 64;
+  Duration request_every{};  // zero: no requests
+  CloseStyle close = CloseStyle::None;
+  Duration close_at{};
+  Duration connect_timeout = std::chrono::seconds(10);
+};
+
+enum class FaultKind {
+  Loss,            // uniform packet loss (sim only)
+  BurstLoss,       // bursts of lost packets (sim only)
+  GilbertElliott,  // two-state loss (sim only)
+  Jitter,          // random extra delay per packet (sim: per packet; asio: per chunk)
+  Latency,         // asio: fixed extra delay per chunk (sim: use link delay)
+  Bandwidth,       // asio: rate limit per direction
+  HalfOpen,        // target hosts vanish at `at` (never come back)
+  Partition,       // target hosts cut off at `at` for `duration`, then healed
+  AcceptPause,     // the server stops accepting at `at` for `duration`
+  Rst,             // a middlebox resets the target's connections at `at`
+  HandlerException,  // a server handler throws (probability or nth)
+  AcceptFailure,   // child registration fails with bad_alloc (every k-th or probability)
+  ServerVanish,    // the server host vanishes at `at` (sim only)
+};
+const char* to_string(FaultKind k);
+
+enum class Direction { Both, ToServer, FromServer };
+const char* to_string(Direction d);
+
+enum class JitterDistribution { Uniform, Normal };
+
+/// Where a fault or an error came from in its file (1-based; 0 = unknown).
+struct SourcePos {
+  int line = 0;
+  int column = 0;
+};
+
+struct Fault {
+  FaultKind kind = FaultKind::Loss;
+  Duration at{};
+  /// Partition, AcceptPause: how long. Loss kinds: zero = until the end.
+  Duration duration{};
+  /// Client group names; empty = every group (link faults, Rst, HalfOpen).
+  std::vector<std::string> targets;
+  Direction direction = Direction::Both;
+  // Loss / BurstLoss
+  double rate = 0.0;          // Loss: per-packet; BurstLoss: burst start probability
+  int burst_min = 1, burst_max = 1;
+  // GilbertElliott
+  double p_good_to_bad = 0.0, p_bad_to_good = 1.0, loss_good = 0.0, loss_bad = 1.0;
+  // Jitter / Latency
+  JitterDistribution distribution = JitterDistribution::Uniform;
+  Duration max{}, mean{}, sd{}, bound{};
+  bool reorder = false;
+  Duration latency{};
+  // Bandwidth (bytes per second)
+  std::uint64_t bytes_per_second = 0;
+  // HandlerException: handler name in the server pipeline ("echo", "frame-decoder",
+  // "heartbeat-responder", "idle", ...) and event ("read", "active", ...)
+  std::string handler;
+  std::string event = "read";
+  double probability = 0.0;
+  std::uint64_t nth = 0;  // 0: use probability
+  // AcceptFailure
+  std::uint64_t every = 0;  // 0: use probability
+  SourcePos pos;
+};
+
+/// What must hold after the run and the quiesce period.
+struct Expectations {
+  bool no_orphans = true;
+  /// A CLOSE_WAIT socket older than this is a leak. Negative: not checked.
+  Duration close_wait_grace = std::chrono::seconds(5);
+  /// Every half-open peer's server-side connection is closed within
+  /// server reader idle + this grace after the peer vanished. Checked when
+  /// the scenario has a HalfOpen fault or a Vanish client.
+  std::optional<Duration> half_open_reaped_within_grace;
+  /// Heartbeat clients untouched by faults aimed at their hosts are never
+  /// closed before their own close time.
+  bool healthy_clients_never_closed = false;
+  /// Never more than this many open server-side connections (0: unchecked).
+  int max_open_connections = 0;
+  /// Exact ledger counts per close reason ("idle", "accept-failure", ...),
+  /// server side.
+  std::map<std::string, std::uint64_t> ledger_counts;
+  /// (Asio) process fd count back where it started after quiesce.
+  bool fd_delta_zero = true;
+  /// No timers still scheduled for closed channels after quiesce.
+  bool no_pending_timers = true;
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;
+  std::string file;  // path it was loaded from ("" if generated)
+  std::vector<TransportKind> transports{TransportKind::Sim};
+  std::vector<std::uint32_t> seeds{1};
+  Duration duration = std::chrono::seconds(60);
+  /// Extra time after `duration` for closes to complete before the verdict.
+  Duration quiesce = std::chrono::seconds(30);
+  /// Real transport: wall seconds per scenario second (0.02 runs 60 s in 1.2 s).
+  double time_scale = 1.0;
+  /// Sim link parameters (every client link, and the backend link).
+  std::string link_rate = "100Mbps";
+  Duration link_delay = std::chrono::milliseconds(1);
+  ServerSpec server;
+  std::vector<ClientGroup> clients;
+  std::vector<Fault> faults;
+  Expectations expect;
+};
+
+/// Parses "250us", "100ms", "5s", "2m", "1.5s", "1h". Returns nullopt on
+/// anything else (no space, known unit required, non-negative).
+std::optional<Duration> parse_duration(const std::string& text);
+/// The shortest exact spelling of `d` in the units above ("1500ms", "5s").
+std::string format_duration(Duration d);
+
+}  // namespace connfail::scenarios

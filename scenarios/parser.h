@@ -1,0 +1,41 @@
+// Scenario YAML -> Scenario, with every problem reported as
+// file:line:column: field: message. Nothing is run on a file with errors.
+//
+// Checks: syntax, unknown keys, wrong types, bad units ("5 sec"), out-of-range
+// values, references to unknown client groups, and faults that a scenario's
+// transports cannot inject (e.g. packet loss on the real transport).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scenarios/model.h"
+
+namespace connfail::scenarios {
+
+struct ParseError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown (e.g. file missing)
+  int column = 0;  // 1-based
+  std::string field;  // dotted path: "faults[2].rate", "server.idle.reader"
+  std::string message;
+  /// "file:line:column: field: message" (line/column omitted when unknown).
+  std::string to_string() const;
+};
+
+struct ParseResult {
+  std::optional<Scenario> scenario;  // set iff errors is empty
+  std::vector<ParseError> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+ParseResult parse_scenario_text(const std::string& text, const std::string& file_name);
+/// Reads and parses `path`; a missing or unreadable file is one error.
+ParseResult parse_scenario_file(const std::string& path);
+
+/// The scenario as YAML that parse_scenario_text accepts and that gives back
+/// an equal Scenario (property tests write counterexamples with it).
+std::string to_yaml(const Scenario& s);
+
+}  // namespace connfail::scenarios

@@ -1,0 +1,76 @@
+// What a run of one scenario on one transport with one seed produced: the
+// verdict, the findings behind it, and the time series the reports plot.
+// Everything here is deterministic on sim (no wall-clock value), except
+// `wall_seconds`, which report.json leaves out.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "scenarios/model.h"
+
+namespace connfail::scenarios {
+
+/// One reason a run failed.
+struct Finding {
+  /// orphan | close-wait | half-open-unreaped | healthy-closed | max-open |
+  /// ledger-count | fd-delta | pending-timers | run-error
+  std::string kind;
+  std::string message;     // one line a person can act on
+  std::string connection;  // "10.1.1.1:49153 -> 10.1.0.1:7000" or "" when not about one
+  std::vector<std::string> history;  // "t=12.000s opened", "t=40.000s CLOSE_WAIT", ...
+  std::vector<std::string> faults_seen;  // "half-open at 20s (client group 'a')", ...
+};
+
+/// Open connections per TCP state at one moment (server and backend nodes,
+/// clients on hosts that did not vanish).
+struct Sample {
+  double t = 0;  // scenario seconds
+  std::map<std::string, int> by_state;  // "ESTABLISHED" -> 12, ...
+  int open_channels = 0;  // ledger entries open (server side)
+};
+
+/// A fault as it happened, for the timeline.
+struct FaultEvent {
+  double start = 0;  // scenario seconds
+  double end = 0;    // == start for instantaneous faults; == run end for "until the end"
+  std::string kind;  // to_string(FaultKind)
+  std::string target;  // "all", group names, "server"
+};
+
+struct RunResult {
+  std::string scenario;
+  std::string file;
+  std::string description;
+  TransportKind transport = TransportKind::Sim;
+  std::uint32_t seed = 1;
+  std::string variant;  // "" = correct code
+  bool passed = false;
+  std::vector<Finding> findings;
+  std::vector<Sample> samples;   // one per sampling interval, in time order
+  std::vector<FaultEvent> faults;
+  /// Server-side ledger counts by close reason, plus "open".
+  std::map<std::string, std::uint64_t> ledger;
+  std::uint64_t connections_opened = 0;  // server-side channels
+  std::uint64_t client_connects_ok = 0;
+  std::uint64_t client_connects_failed = 0;
+  std::uint64_t bytes_echoed = 0;
+  double scenario_seconds = 0;  // duration + quiesce
+  std::uint64_t trace_hash = 0;  // sim only; 0 on asio
+  double wall_seconds = 0;       // not in report.json
+};
+
+/// A whole invocation: every scenario x transport x seed it ran.
+struct Report {
+  std::string connfail_version;
+  std::vector<RunResult> runs;
+  bool passed() const {
+    for (const auto& r : runs)
+      if (!r.passed) return false;
+    return true;
+  }
+};
+
+}  // namespace connfail::scenarios

@@ -1,0 +1,37 @@
+// The scenario runner, a library shared by the connfail CLI and the property
+// tests: runs one valid Scenario on one transport with one seed and returns
+// the verdict with its findings and the time series for the reports.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "scenarios/model.h"
+#include "scenarios/result.h"
+
+namespace connfail::scenarios {
+
+struct RunOptions {
+  TransportKind transport = TransportKind::Sim;
+  std::uint32_t seed = 1;
+  /// "" runs the correct code; otherwise a known-bug variant (known_variants()).
+  std::string variant;
+  /// Sampling interval of the time series, scenario time.
+  Duration sample_every = std::chrono::seconds(1);
+};
+
+/// Runs `s` (already validated). Never throws for a scenario the parser
+/// accepted: a failure to set up (e.g. a port in use) is a finding of kind
+/// run-error and a failed run.
+RunResult run_scenario(const Scenario& s, const RunOptions& opts);
+
+struct VariantInfo {
+  std::string name;
+  std::string description;
+};
+/// The known-bug variants, deliberately broken and kept out of netcore.
+const std::vector<VariantInfo>& known_variants();
+bool is_known_variant(const std::string& name);
+
+}  // namespace connfail::scenarios
