@@ -131,6 +131,24 @@ void CfTcpSocket::Discard() {
   if (m_endPoint != nullptr || m_endPoint6 != nullptr) DeallocateEndPoint();
 }
 
+// ns-3 3.37 advances m_highTxAck (RFC 7323's Last.ACK.sent) only when it
+// sends a pure ACK, not when the ACK rides on a data segment. A peer whose
+// every request is answered by data (a PING answered by a PONG) then never
+// again has its timestamp echoed: TS.Recent is updated only for a segment
+// with SEG.SEQ <= Last.ACK.sent. The peer measures RTT from the stale echo
+// (seconds, growing with the connection's age), its RTO climbs to the 60 s
+// cap, and one lost segment stalls the connection for a minute; Linux
+// retransmits it after ~200 ms. Found as a healthy heartbeating client reaped
+// by the idle check under 2% loss (tests/sim_faults_test.cc, SimTimestamps).
+uint32_t CfTcpSocket::SendDataPacket(ns3::SequenceNumber32 seq, uint32_t maxSize, bool withAck) {
+  const ns3::SequenceNumber32 ack = m_tcb->m_rxBuffer->NextRxSequence();
+  const uint32_t sent = ns3::TcpSocketBase::SendDataPacket(seq, maxSize, withAck);
+  if (withAck && m_highTxAck < ack) m_highTxAck = ack;
+  return sent;
+}
+
 uint32_t CfTcpSocket::RxBufferedBytes() const { return m_tcb->m_rxBuffer->Size(); }
+
+ns3::SequenceNumber32 CfTcpSocket::RcvNxt() const { return m_tcb->m_rxBuffer->NextRxSequence(); }
 
 }  // namespace connfail::sim

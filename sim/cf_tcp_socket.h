@@ -34,6 +34,9 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   ns3::TcpSocket::TcpStates_t GetTcpState() const { return m_state.Get(); }
   ns3::Time StateSince() const { return m_stateSince; }
   uint32_t RxBufferedBytes() const;
+  /// RCV.NXT: the next sequence number expected from the peer (what an RST
+  /// must carry to be accepted, RFC 5961).
+  ns3::SequenceNumber32 RcvNxt() const;
 
   /// Id of the connfail Socket/Listener that owns this socket (0: none).
   uint64_t owner_id = 0;
@@ -47,6 +50,7 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   ns3::Ptr<ns3::TcpSocketBase> Fork() override;
   void DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& from,
                    const ns3::Address& to) override;
+  uint32_t SendDataPacket(ns3::SequenceNumber32 seq, uint32_t maxSize, bool withAck) override;
 
  private:
   void HookState();

@@ -1,12 +1,17 @@
-// SimWorld: a small ns-3 network (a server node and client hosts joined by
-// point-to-point links) with one netcore Transport per node, all driven by
-// the ns-3 scheduler in simulated time. No ns-3 type appears in this header.
+// SimWorld: a small ns-3 network (a server node, client hosts and an optional
+// backend, each joined to the server by its own point-to-point link) with one
+// netcore Transport per node, all driven by the ns-3 scheduler in simulated
+// time, plus the faults a test needs: loss, jitter, dark links and vanished
+// nodes, middlebox resets, scheduled changes, pcap. See docs/sim.md.
+// No ns-3 type appears in this header.
 //
 // ns-3's simulator is a process-wide singleton: at most one SimWorld may exist
 // at a time (constructing a second throws).
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,7 +31,16 @@ struct WorldConfig {
   /// Client hosts, named "client0" .. "client<N-1>", each on its own link to
   /// the server node "server".
   int clients = 1;
+  /// Every client link's rate and delay, unless overridden below.
   LinkSpec link;
+  /// Per-client-host link overrides, keyed by host name ("client3"). An
+  /// unknown name makes the constructor throw std::invalid_argument.
+  std::map<std::string, LinkSpec> client_links;
+  /// Adds a node "backend" linked to "server" only (e.g. a proxy's upstream),
+  /// on its own link `backend_link`. Its presence changes nothing on the
+  /// client links (other nodes, streams, addresses and traces stay the same).
+  bool backend = false;
+  LinkSpec backend_link;
   /// TCP maximum segment size in bytes.
   std::uint32_t segment_size = 1448;
 };
@@ -72,33 +86,88 @@ class SimWorld {
   /// The transport of node `name` ("server", "client0", ...). Throws
   /// std::out_of_range for an unknown node.
   netcore::Transport& transport(const std::string& node);
-  /// The address other nodes use to reach `node`.
+  /// The address other nodes use to reach `node` (the server: its interface
+  /// on client0's link; every node is reachable from every other one).
   std::string address_of(const std::string& node) const;
   std::vector<std::string> nodes() const;
   /// Every node's sockets.
   std::vector<netcore::SocketInfo> inventory() const;
 
+  // ---- Links. A link is named by its host: "client<i>" or "backend" (the
+  // other end is always "server").
+
   /// Sets the loss of packets travelling from node `from` to node `to`
   /// (directly linked: one of them is "server"), replacing any earlier model.
   /// Throws std::invalid_argument for unlinked nodes or out-of-range values.
+  /// Each call starts the model's random draws afresh (fixed stream per link
+  /// and direction).
   void set_loss(const std::string& from, const std::string& to, const LossSpec& spec);
-  /// Cuts (up = false) or restores the link of client host `client` in both
-  /// directions: every packet on it is dropped in silence while it is down.
-  /// A client whose link goes down and never comes back is a half-open peer
-  /// as its server sees it; down then up is a partition that heals.
-  void set_link_up(const std::string& client, bool up);
-  bool link_up(const std::string& client) const;
-  /// Sets the jitter of client host `client`'s link (both directions).
-  void set_jitter(const std::string& client, const JitterSpec& spec);
+  /// Cuts (up = false) or restores the link of host `host` ("client<i>" or
+  /// "backend") in both directions: every packet on it is dropped in silence
+  /// while it is down. A client whose link goes down and never comes back is
+  /// a half-open peer as its server sees it; down then up is a partition that
+  /// heals.
+  void set_link_up(const std::string& host, bool up);
+  /// False while the link is cut or either of its nodes is down.
+  bool link_up(const std::string& host) const;
+  /// Takes node `node` off the network (up = false) or back: every link of
+  /// the node goes dark (for "server": every client link and the backend
+  /// link). Nothing is sent, no socket changes state: the node's peers see
+  /// silence, as when a host vanishes. Independent of set_link_up: a link
+  /// carries packets only while it is not cut and both its nodes are up.
+  void set_node_up(const std::string& node, bool up);
+  bool node_up(const std::string& node) const;
+  /// Sets the jitter of host `host`'s link (both directions).
+  void set_jitter(const std::string& host, const JitterSpec& spec);
   /// Packets delivered after one sent later in the same direction, all links.
   std::uint64_t packets_reordered() const;
   /// Packets dropped by loss models and dark links so far.
   std::uint64_t packets_dropped() const;
 
+  // ---- Scheduled faults (simulated time).
+
+  /// Runs `fn` at absolute simulated time `t` (loop time since the world was
+  /// built), after everything already scheduled for `t`. Not a loop timer:
+  /// not counted in loop().pending_timers(). Throws std::invalid_argument if
+  /// `t` is in the past.
+  void at(netcore::Duration t, std::function<void()> fn);
+  /// set_loss(from, to, spec) at time `t`; nodes and spec are checked now.
+  void schedule_loss(netcore::Duration t, const std::string& from, const std::string& to, const LossSpec& spec);
+
+  // ---- Middlebox reset.
+
+  /// A middlebox on the path resets the connection between `a` and `b`
+  /// (either order; addresses as the sockets see them, e.g. a channel's
+  /// local and remote address): for each endpoint of it still in a
+  /// synchronized state, a real RST segment (IPv4 + TCP, flag RST only,
+  /// sequence number = that endpoint's RCV.NXT now) is put on the wire of the
+  /// endpoint's own link at the far end, addressed to it as if from its peer.
+  /// It is captured by pcap, can be lost (loss, dark link) and is hashed like
+  /// any packet. The endpoint reports SocketError::Reset. Returns how many
+  /// RSTs were sent (0: no such connection).
+  std::size_t inject_rst(const netcore::Address& a, const netcore::Address& b);
+
+  // ---- Packet capture.
+
+  /// Starts writing standard pcap files (link type PPP, microsecond
+  /// timestamps in simulated time) on both devices of one link (`host` =
+  /// "client<i>" or "backend") or of every link (`host` empty). One file per
+  /// device: "<path_prefix>-<node>-<peer>.pcap", e.g. "run-server-client0.pcap"
+  /// is the server's interface towards client0. A device's file holds what it
+  /// sent and what it received; packets its receive side dropped (loss, dark
+  /// link) are only in the sender's file. Returns the file names. Files are
+  /// complete once disable_pcap() ran or the world is destroyed.
+  std::vector<std::string> enable_pcap(const std::string& path_prefix, const std::string& host = {});
+  /// Stops every capture and closes its file.
+  void disable_pcap();
+
   /// FNV-1a hash over every packet put on a link (time, device, bytes) and
   /// every transport event: equal for equal worlds, seeds and workloads.
   std::uint64_t trace_hash() const;
+  /// Packets put on any link (both directions), injected RSTs included.
   std::uint64_t packets_sent() const;
+  /// Packets put on host `host`'s link, both directions.
+  std::uint64_t packets_sent(const std::string& host) const;
 
   struct Impl;
 
