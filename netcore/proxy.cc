@@ -49,8 +49,9 @@ void ProxyFrontend::channel_active(Context& ctx) {
   // least as long as its inactive event, which runs after this check.
   connect_channel(
       transport_, ledger_, options_.backend, options_.connect_timeout,
-      [frontend, stats](Channel& ch) {
-        ch.pipeline().add_last("proxy-backend", std::make_shared<ProxyBackend>(frontend, stats));
+      [frontend, stats, init = options_.backend_init, close_peer = options_.close_peer](Channel& ch) {
+        if (init) init(ch, frontend.lock());
+        ch.pipeline().add_last("proxy-backend", std::make_shared<ProxyBackend>(frontend, stats, close_peer));
       },
       backend_opts,
       [frontend, stats, self](std::shared_ptr<Channel> backend, SocketError) {
@@ -83,12 +84,17 @@ void ProxyFrontend::channel_read(Context& ctx, std::any msg) {
 }
 
 void ProxyFrontend::channel_inactive(Context& ctx) {
-  close_on_flush(backend_.lock());
+  if (options_.close_peer) {
+    options_.close_peer(ctx.channel(), backend_.lock());
+  } else {
+    close_on_flush(backend_.lock());
+  }
   ctx.fire_channel_inactive();
 }
 
-ProxyBackend::ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats)
-    : frontend_(std::move(frontend)), stats_(std::move(stats)) {}
+ProxyBackend::ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats,
+                           ClosePeerFn close_peer)
+    : frontend_(std::move(frontend)), stats_(std::move(stats)), close_peer_(std::move(close_peer)) {}
 
 void ProxyBackend::channel_active(Context& ctx) {
   ctx.channel().read();
@@ -108,7 +114,11 @@ void ProxyBackend::channel_read(Context& ctx, std::any msg) {
 }
 
 void ProxyBackend::channel_inactive(Context& ctx) {
-  close_on_flush(frontend_.lock());
+  if (close_peer_) {
+    close_peer_(ctx.channel(), frontend_.lock());
+  } else {
+    close_on_flush(frontend_.lock());
+  }
   ctx.fire_channel_inactive();
 }
 

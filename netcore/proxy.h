@@ -12,6 +12,7 @@
 // The two halves reference each other through weak_ptr only: no cycle.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "netcore/acceptor.h"
@@ -19,9 +20,21 @@
 
 namespace netcore {
 
+/// Called when one side of a proxied connection ended, instead of
+/// close_on_flush(other): `ended` is the channel that became inactive, `other`
+/// the opposite side (null if it never came up or is gone; may be closed).
+using ClosePeerFn = std::function<void(Channel& ended, const std::shared_ptr<Channel>& other)>;
+
 struct ProxyOptions {
   Address backend;
   Duration connect_timeout = std::chrono::seconds(5);
+  /// Optional: runs on every backend channel's pipeline before ProxyBackend
+  /// is added (e.g. to add handlers that shape the writes towards the
+  /// backend). `frontend` is the client side (null if it is already gone).
+  std::function<void(Channel& backend, const std::shared_ptr<Channel>& frontend)> backend_init = {};
+  /// Optional: replaces close_on_flush(other) when either side ends (e.g. to
+  /// delay or withhold the close). Empty: close_on_flush.
+  ClosePeerFn close_peer = {};
 };
 
 /// Shared by every connection of one proxy: counters for tests and reports.
@@ -55,7 +68,9 @@ class ProxyFrontend final : public Handler {
 
 class ProxyBackend final : public Handler {
  public:
-  ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats);
+  /// `close_peer`: see ProxyOptions::close_peer (empty: close_on_flush).
+  ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats,
+               ClosePeerFn close_peer = {});
   void channel_active(Context& ctx) override;
   void channel_read(Context& ctx, std::any msg) override;
   void channel_inactive(Context& ctx) override;
@@ -63,6 +78,7 @@ class ProxyBackend final : public Handler {
  private:
   std::weak_ptr<Channel> frontend_;
   std::shared_ptr<ProxyStats> stats_;
+  ClosePeerFn close_peer_;
 };
 
 /// The child pipeline of a proxy server: one ProxyFrontend per accepted

@@ -23,7 +23,13 @@ using boost::system::error_code;
 
 // ---------------------------------------------------------------- AsioLoop
 
-AsioLoop::AsioLoop() : epoch_(std::chrono::steady_clock::now()) {}
+AsioLoop::AsioLoop() : epoch_(std::chrono::steady_clock::now()) {
+  // Asio creates its reactor (epoll fd, eventfd, timerfd) lazily, with the
+  // first timer or socket. Create it now, so that the process's fd count
+  // taken after constructing a loop does not grow by those three later and
+  // the fd-delta leak check counts only sockets.
+  boost::asio::steady_timer warm_up(io_);
+}
 AsioLoop::~AsioLoop() = default;
 
 TimePoint AsioLoop::now() const {
