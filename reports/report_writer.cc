@@ -1,1 +1,683 @@
-// placeholder: being written
+// report.json, report.md, junit.xml, writing them to disk, and diffing two
+// reports. index.html lives in report_html.cc.
+#include "reports/report_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string_view>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace connfail::reports {
+
+using nlohmann::json;
+using scenarios::FaultEvent;
+using scenarios::Finding;
+using scenarios::Sample;
+using scenarios::TransportKind;
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Shared text helpers
+
+/// Seconds for people: "90 s", "1.5 s", "0.125 s" (at most millisecond
+/// precision, trailing zeros dropped).
+std::string human_seconds(double s) {
+  if (!std::isfinite(s)) return "n/a";
+  std::string t = fmt::format("{:.3f}", s);
+  while (!t.empty() && t.back() == '0') t.pop_back();
+  if (!t.empty() && t.back() == '.') t.pop_back();
+  if (t == "-0") t = "0";
+  return t + " s";
+}
+
+std::string plural(std::size_t n, const char* one, const char* many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+// ---------------------------------------------------------------------------
+// JSON
+
+/// Seconds in report.json: rounded to the microsecond, so the shortest
+/// round-trip spelling nlohmann prints is at most six decimals ("0.1", not
+/// "0.10000000000000001") and stable across runs and platforms. Non-finite
+/// values become null (JSON has no NaN/inf).
+json seconds_json(double s) {
+  if (!std::isfinite(s)) return nullptr;
+  double v = std::round(s * 1e6) / 1e6;
+  if (v == 0) v = 0.0;  // no "-0.0"
+  return v;
+}
+
+json finding_json(const Finding& f) {
+  return json{{"kind", f.kind},
+              {"message", f.message},
+              {"connection", f.connection},
+              {"history", f.history},
+              {"faults_seen", f.faults_seen}};
+}
+
+json sample_json(const Sample& s) {
+  json by_state = json::object();
+  for (const auto& [state, n] : s.by_state) by_state[state] = n;
+  return json{{"t", seconds_json(s.t)}, {"by_state", std::move(by_state)}, {"open_channels", s.open_channels}};
+}
+
+json fault_json(const FaultEvent& f) {
+  return json{{"start", seconds_json(f.start)}, {"end", seconds_json(f.end)}, {"kind", f.kind}, {"target", f.target}};
+}
+
+json run_json(const RunResult& r) {
+  json findings = json::array();
+  for (const auto& f : r.findings) findings.push_back(finding_json(f));
+  json ledger = json::object();
+  for (const auto& [reason, n] : r.ledger) ledger[reason] = n;
+  json faults = json::array();
+  for (const auto& f : r.faults) faults.push_back(fault_json(f));
+  json samples = json::array();
+  for (const auto& s : r.samples) samples.push_back(sample_json(s));
+  return json{{"scenario", r.scenario},
+              {"file", r.file},
+              {"description", r.description},
+              {"transport", scenarios::to_string(r.transport)},
+              {"seed", r.seed},
+              {"variant", r.variant},
+              {"passed", r.passed},
+              {"findings", std::move(findings)},
+              {"ledger", std::move(ledger)},
+              {"counters",
+               {{"connections_opened", r.connections_opened},
+                {"client_connects_ok", r.client_connects_ok},
+                {"client_connects_failed", r.client_connects_failed},
+                {"bytes_echoed", r.bytes_echoed}}},
+              {"scenario_seconds", seconds_json(r.scenario_seconds)},
+              {"trace_hash", fmt::format("{:016x}", r.trace_hash)},
+              {"faults", std::move(faults)},
+              {"samples", std::move(samples)}};
+}
+
+// --- reading, with a path in every error ("runs[2].findings[0].kind") -------
+
+[[noreturn]] void bad(const std::string& where, const std::string& what) {
+  throw std::runtime_error("not a connfail report: " + (where.empty() ? what : where + ": " + what));
+}
+
+const char* type_name(const json& j) { return j.type_name(); }
+
+/// The member `key` of object `o`, or nullptr when absent. Throws when
+/// `required` and absent.
+const json* member(const json& o, const char* key, const std::string& where, bool required) {
+  auto it = o.find(key);
+  if (it == o.end()) {
+    if (required) bad(where, fmt::format("missing field \"{}\"", key));
+    return nullptr;
+  }
+  return &*it;
+}
+
+std::string path_of(const std::string& where, const char* key) {
+  return where.empty() ? std::string(key) : where + "." + key;
+}
+
+const json& expect_object(const json& j, const std::string& where) {
+  if (!j.is_object()) bad(where, fmt::format("expected an object, got {}", type_name(j)));
+  return j;
+}
+
+const json& expect_array(const json& j, const std::string& where) {
+  if (!j.is_array()) bad(where, fmt::format("expected an array, got {}", type_name(j)));
+  return j;
+}
+
+std::string as_string(const json& j, const std::string& where) {
+  if (!j.is_string()) bad(where, fmt::format("expected a string, got {}", type_name(j)));
+  return j.get<std::string>();
+}
+
+bool as_bool(const json& j, const std::string& where) {
+  if (!j.is_boolean()) bad(where, fmt::format("expected true or false, got {}", type_name(j)));
+  return j.get<bool>();
+}
+
+std::uint64_t as_uint(const json& j, const std::string& where, std::uint64_t max) {
+  std::uint64_t v = 0;
+  if (j.is_number_unsigned()) {
+    v = j.get<std::uint64_t>();
+  } else if (j.is_number_integer() && j.get<std::int64_t>() >= 0) {
+    v = static_cast<std::uint64_t>(j.get<std::int64_t>());
+  } else {
+    bad(where, fmt::format("expected a non-negative integer, got {}", j.is_number() ? j.dump() : type_name(j)));
+  }
+  if (v > max) bad(where, fmt::format("{} is out of range (max {})", v, max));
+  return v;
+}
+
+int as_int(const json& j, const std::string& where) {
+  if (!j.is_number_integer()) bad(where, fmt::format("expected an integer, got {}", type_name(j)));
+  const auto v = j.get<std::int64_t>();
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    bad(where, fmt::format("{} is out of range", v));
+  return static_cast<int>(v);
+}
+
+/// A number of seconds; null stands for a non-finite value.
+double as_seconds(const json& j, const std::string& where) {
+  if (j.is_null()) return std::numeric_limits<double>::quiet_NaN();
+  if (!j.is_number()) bad(where, fmt::format("expected a number of seconds, got {}", type_name(j)));
+  return j.get<double>();
+}
+
+std::vector<std::string> as_strings(const json& j, const std::string& where) {
+  expect_array(j, where);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < j.size(); ++i) out.push_back(as_string(j[i], fmt::format("{}[{}]", where, i)));
+  return out;
+}
+
+std::string opt_string(const json& o, const char* key, const std::string& where) {
+  const json* v = member(o, key, where, false);
+  return v ? as_string(*v, path_of(where, key)) : std::string();
+}
+
+TransportKind parse_transport(const json& j, const std::string& where) {
+  const std::string s = as_string(j, where);
+  for (auto t : {TransportKind::Sim, TransportKind::Asio})
+    if (s == scenarios::to_string(t)) return t;
+  bad(where, fmt::format("unknown transport \"{}\" (expected \"sim\" or \"asio\")", s));
+}
+
+std::uint64_t parse_hash(const json& j, const std::string& where) {
+  const std::string s = as_string(j, where);
+  if (s.size() != 16 || s.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+    bad(where, fmt::format("expected 16 hex digits, got \"{}\"", s));
+  return std::stoull(s, nullptr, 16);
+}
+
+Finding parse_finding(const json& j, const std::string& where) {
+  expect_object(j, where);
+  Finding f;
+  f.kind = as_string(*member(j, "kind", where, true), path_of(where, "kind"));
+  f.message = opt_string(j, "message", where);
+  f.connection = opt_string(j, "connection", where);
+  if (const json* v = member(j, "history", where, false)) f.history = as_strings(*v, path_of(where, "history"));
+  if (const json* v = member(j, "faults_seen", where, false))
+    f.faults_seen = as_strings(*v, path_of(where, "faults_seen"));
+  return f;
+}
+
+Sample parse_sample(const json& j, const std::string& where) {
+  expect_object(j, where);
+  Sample s;
+  s.t = as_seconds(*member(j, "t", where, true), path_of(where, "t"));
+  if (const json* v = member(j, "by_state", where, false)) {
+    const std::string w = path_of(where, "by_state");
+    expect_object(*v, w);
+    for (const auto& [state, n] : v->items()) s.by_state[state] = as_int(n, w + "." + state);
+  }
+  if (const json* v = member(j, "open_channels", where, false))
+    s.open_channels = as_int(*v, path_of(where, "open_channels"));
+  return s;
+}
+
+FaultEvent parse_fault(const json& j, const std::string& where) {
+  expect_object(j, where);
+  FaultEvent f;
+  f.kind = as_string(*member(j, "kind", where, true), path_of(where, "kind"));
+  f.target = opt_string(j, "target", where);
+  f.start = as_seconds(*member(j, "start", where, true), path_of(where, "start"));
+  const json* end = member(j, "end", where, false);
+  f.end = end ? as_seconds(*end, path_of(where, "end")) : f.start;
+  return f;
+}
+
+RunResult parse_run(const json& j, const std::string& where) {
+  expect_object(j, where);
+  RunResult r;
+  r.scenario = as_string(*member(j, "scenario", where, true), path_of(where, "scenario"));
+  r.file = opt_string(j, "file", where);
+  r.description = opt_string(j, "description", where);
+  r.transport = parse_transport(*member(j, "transport", where, true), path_of(where, "transport"));
+  r.seed = static_cast<std::uint32_t>(
+      as_uint(*member(j, "seed", where, true), path_of(where, "seed"), std::numeric_limits<std::uint32_t>::max()));
+  r.variant = opt_string(j, "variant", where);
+  r.passed = as_bool(*member(j, "passed", where, true), path_of(where, "passed"));
+  constexpr auto u64max = std::numeric_limits<std::uint64_t>::max();
+  if (const json* v = member(j, "findings", where, false)) {
+    const std::string w = path_of(where, "findings");
+    expect_array(*v, w);
+    for (std::size_t i = 0; i < v->size(); ++i) r.findings.push_back(parse_finding((*v)[i], fmt::format("{}[{}]", w, i)));
+  }
+  if (const json* v = member(j, "ledger", where, false)) {
+    const std::string w = path_of(where, "ledger");
+    expect_object(*v, w);
+    for (const auto& [reason, n] : v->items()) r.ledger[reason] = as_uint(n, w + "." + reason, u64max);
+  }
+  if (const json* v = member(j, "counters", where, false)) {
+    const std::string w = path_of(where, "counters");
+    expect_object(*v, w);
+    auto counter = [&](const char* key, std::uint64_t* out) {
+      if (const json* c = member(*v, key, w, false)) *out = as_uint(*c, path_of(w, key), u64max);
+    };
+    counter("connections_opened", &r.connections_opened);
+    counter("client_connects_ok", &r.client_connects_ok);
+    counter("client_connects_failed", &r.client_connects_failed);
+    counter("bytes_echoed", &r.bytes_echoed);
+  }
+  if (const json* v = member(j, "scenario_seconds", where, false))
+    r.scenario_seconds = as_seconds(*v, path_of(where, "scenario_seconds"));
+  if (const json* v = member(j, "trace_hash", where, false)) r.trace_hash = parse_hash(*v, path_of(where, "trace_hash"));
+  if (const json* v = member(j, "faults", where, false)) {
+    const std::string w = path_of(where, "faults");
+    expect_array(*v, w);
+    for (std::size_t i = 0; i < v->size(); ++i) r.faults.push_back(parse_fault((*v)[i], fmt::format("{}[{}]", w, i)));
+  }
+  if (const json* v = member(j, "samples", where, false)) {
+    const std::string w = path_of(where, "samples");
+    expect_array(*v, w);
+    r.samples.reserve(v->size());
+    for (std::size_t i = 0; i < v->size(); ++i) r.samples.push_back(parse_sample((*v)[i], fmt::format("{}[{}]", w, i)));
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// Markdown
+
+/// Text outside code spans: backslash-escapes what CommonMark/GFM would read
+/// as markup (emphasis, links, inline HTML, table cells, entities); newlines
+/// become spaces so a value never breaks a list item or a table row.
+std::string md_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    switch (c) {
+      case '\\': case '`': case '*': case '[': case ']': case '<': case '|': case '&': case '~':
+        out += '\\';
+        out += c;
+        break;
+      case '_': {
+        // Intraword underscores are literal in GFM; only escape at word edges.
+        const bool inner = i > 0 && i + 1 < s.size() && word(s[i - 1]) && word(s[i + 1]);
+        if (!inner) out += '\\';
+        out += c;
+        break;
+      }
+      case '\n': case '\r': case '\t':
+        out += ' ';
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+/// A code span that survives backticks, pipes (in tables) and newlines.
+std::string md_code(std::string_view s, bool in_table = false) {
+  std::string body;
+  for (char c : s) {
+    if (c == '\n' || c == '\r' || c == '\t') body += ' ';
+    else if (c == '|' && in_table) body += "\\|";
+    else body += c;
+  }
+  std::size_t longest = 0, run = 0;
+  for (char c : body) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  const std::string fence(longest + 1, '`');
+  const bool pad = !body.empty() && (body.front() == '`' || body.back() == '`');
+  return fence + (pad ? " " : "") + body + (pad ? " " : "") + fence;
+}
+
+constexpr std::size_t kMdMaxFindings = 20;
+constexpr std::size_t kMdMaxList = 10;
+
+void md_list_line(std::string& out, const char* label, const std::vector<std::string>& items, bool code) {
+  if (items.empty()) return;
+  out += fmt::format("  - {}: ", label);
+  const std::size_t n = std::min(items.size(), kMdMaxList);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i) out += code ? " → " : "; ";
+    out += code ? md_code(items[i]) : md_text(items[i]);
+  }
+  if (items.size() > n) out += fmt::format(" … ({} more)", items.size() - n);
+  out += '\n';
+}
+
+// ---------------------------------------------------------------------------
+// XML (JUnit)
+
+/// Escapes for element text and attribute values; drops characters XML 1.0
+/// cannot carry at all (control characters other than tab, CR, LF).
+std::string xml_escape(std::string_view s, bool attribute) {
+  std::string out;
+  out.reserve(s.size() + 16);
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += attribute ? "&quot;" : "\""; break;
+      case '\'': out += attribute ? "&apos;" : "'"; break;
+      case '\n': out += attribute ? "&#10;" : "\n"; break;
+      case '\r': out += attribute ? "&#13;" : "\r"; break;
+      case '\t': out += attribute ? "&#9;" : "\t"; break;
+      default:
+        if (u < 0x20 || u == 0x7f) out += '?';
+        else out += c;
+    }
+  }
+  return out;
+}
+
+std::string findings_text(const RunResult& r) {
+  std::string out;
+  for (const auto& f : r.findings) {
+    out += fmt::format("{}: {}\n", f.kind, f.message);
+    if (!f.connection.empty()) out += fmt::format("  connection: {}\n", f.connection);
+    for (const auto& h : f.history) out += fmt::format("  {}\n", h);
+    for (const auto& fs : f.faults_seen) out += fmt::format("  fault seen: {}\n", fs);
+  }
+  if (r.findings.empty()) out += "the run failed without a finding (see report.json)\n";
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+std::atomic<unsigned> g_tmp_counter{0};
+
+bool write_all(int fd, const std::string& data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+/// Writes `data` to a fresh temporary file next to `target`; returns its path
+/// or "" (with `error` set) on failure, leaving nothing behind.
+std::filesystem::path write_temp(const std::filesystem::path& target, const std::string& data, std::string* error) {
+  const std::filesystem::path tmp =
+      target.parent_path() / fmt::format(".{}.{}.{}.tmp", target.filename().string(), ::getpid(), g_tmp_counter++);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (error) *error = fmt::format("cannot create {}: {}", tmp.string(), std::strerror(errno));
+    return {};
+  }
+  bool ok = write_all(fd, data) && ::fsync(fd) == 0;
+  const int saved = errno;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) {
+    if (error) *error = fmt::format("cannot write {}: {}", tmp.string(), std::strerror(saved ? saved : errno));
+    ::unlink(tmp.c_str());
+    return {};
+  }
+  return tmp;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+json to_json(const Report& r) {
+  std::size_t passed = 0;
+  json runs = json::array();
+  for (const auto& run : r.runs) {
+    if (run.passed) ++passed;
+    runs.push_back(run_json(run));
+  }
+  return json{{"schema", kReportSchema},
+              {"connfail_version", r.connfail_version},
+              {"passed", r.passed()},
+              {"summary", {{"runs", r.runs.size()}, {"passed", passed}, {"failed", r.runs.size() - passed}}},
+              {"runs", std::move(runs)}};
+}
+
+Report report_from_json(const json& j) {
+  if (!j.is_object()) bad("", fmt::format("expected a JSON object at the top level, got {}", type_name(j)));
+  const json* schema = member(j, "schema", "", false);
+  if (!schema) bad("", fmt::format("no \"schema\" field (expected \"{}\")", kReportSchema));
+  if (!schema->is_string() || schema->get<std::string>() != kReportSchema)
+    bad("", fmt::format("schema is {}, expected \"{}\"", schema->dump(), kReportSchema));
+  Report r;
+  r.connfail_version = opt_string(j, "connfail_version", "");
+  const json& runs = expect_array(*member(j, "runs", "", true), "runs");
+  r.runs.reserve(runs.size());
+  for (std::size_t i = 0; i < runs.size(); ++i) r.runs.push_back(parse_run(runs[i], fmt::format("runs[{}]", i)));
+  return r;
+}
+
+std::string to_markdown(const Report& r) {
+  const std::size_t total = r.runs.size();
+  std::size_t failed = 0;
+  for (const auto& run : r.runs) failed += run.passed ? 0 : 1;
+  const bool ok = r.passed();
+
+  std::string out;
+  out += fmt::format("# connfail report: {}\n\n", ok ? "PASS" : "FAIL");
+  if (ok)
+    out += fmt::format("**PASS**: all {} passed", plural(total, "run", "runs"));
+  else
+    out += fmt::format("**FAIL**: {} of {} failed", failed, plural(total, "run", "runs"));
+  if (!r.connfail_version.empty()) out += fmt::format(" (connfail {})", md_text(r.connfail_version));
+  out += "\n\n";
+
+  if (total == 0) {
+    out += "No runs.\n";
+    return out;
+  }
+
+  out += "| scenario | transport | seed | variant | verdict | findings | opened | scenario time |\n";
+  out += "|---|---|---:|---|---|---:|---:|---:|\n";
+  for (const auto& run : r.runs) {
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", md_text(run.scenario),
+                       scenarios::to_string(run.transport), run.seed,
+                       run.variant.empty() ? std::string("—") : md_code(run.variant, true),
+                       run.passed ? "PASS" : "**FAIL**", run.findings.size(), run.connections_opened,
+                       human_seconds(run.scenario_seconds));
+  }
+
+  if (failed == 0) return out;
+  out += "\n## Failures\n";
+  for (const auto& run : r.runs) {
+    if (run.passed) continue;
+    out += fmt::format("\n### {}\n\n", md_text(run_key(run)));
+    if (!run.file.empty()) out += fmt::format("File {}", md_code(run.file));
+    if (!run.description.empty()) out += fmt::format("{}{}", run.file.empty() ? "" : ": ", md_text(run.description));
+    if (!run.file.empty() || !run.description.empty()) out += "\n\n";
+    if (run.findings.empty()) out += "- the run failed without a finding (see report.json)\n";
+    const std::size_t n = std::min(run.findings.size(), kMdMaxFindings);
+    for (std::size_t i = 0; i < n; ++i) {
+      const Finding& f = run.findings[i];
+      out += fmt::format("- **{}**: {}\n", md_text(f.kind), md_text(f.message));
+      if (!f.connection.empty()) out += fmt::format("  - connection: {}\n", md_code(f.connection));
+      md_list_line(out, "history", f.history, true);
+      md_list_line(out, "faults seen", f.faults_seen, false);
+    }
+    if (run.findings.size() > n)
+      out += fmt::format("- … and {} more (see report.json)\n", run.findings.size() - n);
+  }
+  return out;
+}
+
+std::string to_junit(const Report& r) {
+  // One <testsuite> per scenario file (or scenario name when it has no file),
+  // in the order the runs first name them.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const RunResult*>> suites;
+  for (const auto& run : r.runs) {
+    const std::string name = run.file.empty() ? run.scenario : run.file;
+    auto [it, inserted] = suites.try_emplace(name);
+    if (inserted) order.push_back(name);
+    it->second.push_back(&run);
+  }
+  auto secs = [](double s) { return fmt::format("{:.3f}", std::isfinite(s) && s > 0 ? s : 0.0); };
+
+  std::size_t failures = 0;
+  double total_time = 0;
+  for (const auto& run : r.runs) {
+    failures += run.passed ? 0 : 1;
+    if (std::isfinite(run.wall_seconds) && run.wall_seconds > 0) total_time += run.wall_seconds;
+  }
+
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += fmt::format("<testsuites name=\"connfail\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{}\">\n",
+                     r.runs.size(), failures, secs(total_time));
+  for (const auto& name : order) {
+    const auto& runs = suites[name];
+    std::size_t f = 0;
+    double t = 0;
+    for (const auto* run : runs) {
+      f += run->passed ? 0 : 1;
+      if (std::isfinite(run->wall_seconds) && run->wall_seconds > 0) t += run->wall_seconds;
+    }
+    out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{}\">\n",
+                       xml_escape(name, true), runs.size(), f, secs(t));
+    for (const auto* run : runs) {
+      const std::string head =
+          fmt::format("    <testcase name=\"{}\" classname=\"connfail.{}\" time=\"{}\"", xml_escape(run_key(*run), true),
+                      scenarios::to_string(run->transport), secs(run->wall_seconds));
+      if (run->passed) {
+        out += head + "/>\n";
+        continue;
+      }
+      out += head + ">\n";
+      out += fmt::format("      <failure message=\"{}\" type=\"leak\">{}</failure>\n",
+                         xml_escape(plural(run->findings.size(), "finding", "findings"), true),
+                         xml_escape(findings_text(*run), false));
+      out += "    </testcase>\n";
+    }
+    out += "  </testsuite>\n";
+  }
+  out += "</testsuites>\n";
+  return out;
+}
+
+bool write_reports(const Report& r, const std::filesystem::path& dir, const std::string& junit_path,
+                   std::string* error) {
+  namespace fs = std::filesystem;
+  struct Out {
+    fs::path target;
+    std::string data;
+    fs::path tmp;
+  };
+  std::vector<Out> outs;
+  try {
+    // Render everything first: an exception here leaves the disk untouched.
+    outs.push_back({dir / "report.json", to_json(r).dump(2) + "\n", {}});
+    outs.push_back({dir / "report.md", to_markdown(r), {}});
+    outs.push_back({dir / "index.html", to_html(r), {}});
+    outs.push_back({junit_path.empty() ? dir / "junit.xml" : fs::path(junit_path), to_junit(r), {}});
+  } catch (const std::exception& e) {
+    if (error) *error = fmt::format("cannot render the reports: {}", e.what());
+    return false;
+  }
+
+  for (const auto& o : outs) {
+    const fs::path parent = o.target.parent_path();
+    if (parent.empty()) continue;
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) {
+      if (error) *error = fmt::format("cannot create directory {}: {}", parent.string(), ec.message());
+      return false;
+    }
+  }
+
+  for (const auto& o : outs) {
+    std::error_code ec;
+    if (fs::is_directory(o.target, ec)) {
+      if (error) *error = fmt::format("cannot write {}: it is a directory", o.target.string());
+      return false;
+    }
+  }
+
+  // Every temporary file first, then the renames: a failed write leaves
+  // neither a partial file nor a temporary one.
+  auto cleanup = [&] {
+    for (auto& o : outs)
+      if (!o.tmp.empty()) ::unlink(o.tmp.c_str());
+  };
+  for (auto& o : outs) {
+    o.tmp = write_temp(o.target, o.data, error);
+    if (o.tmp.empty()) {
+      cleanup();
+      return false;
+    }
+  }
+  for (auto& o : outs) {
+    if (::rename(o.tmp.c_str(), o.target.c_str()) != 0) {
+      if (error) *error = fmt::format("cannot rename {} to {}: {}", o.tmp.string(), o.target.string(), std::strerror(errno));
+      cleanup();
+      return false;
+    }
+    o.tmp.clear();
+  }
+  return true;
+}
+
+std::string run_key(const RunResult& r) {
+  std::string key = fmt::format("{} [{} seed={}", r.scenario, scenarios::to_string(r.transport), r.seed);
+  if (!r.variant.empty()) key += " " + r.variant;
+  return key + "]";
+}
+
+ReportDiff diff_reports(const Report& base, const Report& now) {
+  std::map<std::string, bool> base_passed;  // a key seen twice: failing wins
+  for (const auto& run : base.runs) {
+    auto [it, inserted] = base_passed.try_emplace(run_key(run), run.passed);
+    if (!inserted) it->second = it->second && run.passed;
+  }
+  std::map<std::string, bool> now_passed;
+  std::vector<std::string> now_order;
+  for (const auto& run : now.runs) {
+    auto [it, inserted] = now_passed.try_emplace(run_key(run), run.passed);
+    if (inserted) now_order.push_back(it->first);
+    else it->second = it->second && run.passed;
+  }
+
+  ReportDiff d;
+  for (const auto& key : now_order) {
+    const bool passing = now_passed[key];
+    const auto b = base_passed.find(key);
+    if (!passing) {
+      if (b == base_passed.end() || b->second) d.new_failures.push_back(key);
+      else d.still_failing.push_back(key);
+    } else if (b != base_passed.end() && !b->second) {
+      d.fixed.push_back(key);
+    }
+  }
+  std::set<std::string> seen;
+  for (const auto& run : base.runs) {
+    const std::string key = run_key(run);
+    if (!now_passed.count(key) && seen.insert(key).second) d.missing.push_back(key);
+  }
+  return d;
+}
+
+}  // namespace connfail::reports

@@ -2,7 +2,9 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <iterator>
 
 namespace connfail::scenarios {
 
@@ -108,13 +110,23 @@ std::optional<Duration> parse_duration(const std::string& text) {
 }
 
 std::string format_duration(Duration d) {
-  const std::int64_t ns = d.count();
-  if (ns == 0) return "0s";
-  if (ns % 1000000000LL == 0) return std::to_string(ns / 1000000000LL) + "s";
-  if (ns % 1000000LL == 0) return std::to_string(ns / 1000000LL) + "ms";
-  if (ns % 1000LL == 0) return std::to_string(ns / 1000LL) + "us";
-  // Sub-microsecond: not expressible in the format; round to microseconds.
-  return std::to_string((ns + 500) / 1000) + "us";
+  // The largest unit that spells `d` as an integer ("2m", "1500ms"); below a
+  // microsecond, a decimal number of microseconds ("1.5us", "0.001us"), which
+  // parse_duration reads back exactly. Negative values get a leading '-'
+  // (parse_duration does not accept them).
+  const std::int64_t v = d.count();
+  if (v == 0) return "0s";
+  // Magnitude in unsigned arithmetic so that the most negative value works.
+  const std::uint64_t ns = v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+  const std::string sign = v < 0 ? "-" : "";
+  for (auto it = std::rbegin(kUnits); it != std::rend(kUnits); ++it) {
+    const auto unit = static_cast<std::uint64_t>(it->ns);
+    if (ns % unit == 0) return sign + std::to_string(ns / unit) + it->suffix;
+  }
+  std::string frac = std::to_string(ns % 1000);
+  frac.insert(0, 3 - frac.size(), '0');
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  return sign + std::to_string(ns / 1000) + "." + frac + "us";
 }
 
 }  // namespace connfail::scenarios

@@ -1,1 +1,1304 @@
-// placeholder: being written
+// Scenario YAML -> Scenario. See docs/scenarios.md for the format.
+//
+// The parser never stops at the first problem: it walks the whole document,
+// records every error with the position of the offending node and the dotted
+// path of the field, and returns them sorted in file order. A scenario is
+// returned only when there is no error at all.
+#include "scenarios/parser.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "netcore/connection_ledger.h"
+#include "netcore/pipeline.h"
+
+namespace connfail::scenarios {
+
+std::string ParseError::to_string() const {
+  std::string s = file;
+  if (line > 0) {
+    s += ":" + std::to_string(line);
+    if (column > 0) s += ":" + std::to_string(column);
+  }
+  if (!s.empty()) s += ": ";
+  if (!field.empty()) s += field + ": ";
+  s += message;
+  return s;
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Upper bound for every duration in a file: a day of scenario time is far
+// beyond anything meaningful, and it keeps arithmetic on durations safe.
+constexpr Duration kMaxDuration = std::chrono::hours(24);
+constexpr long long kMaxClientsPerGroup = 100000;
+constexpr long long kMaxRequestSize = 16LL * 1024 * 1024;
+
+const char* const kDurationHint = "a duration like 500ms, 5s, 2m (a number and one of us, ms, s, m, h; no space)";
+
+// ---------------------------------------------------------------- positions
+
+struct Loc {
+  int line = 0;    // 1-based, 0 = unknown
+  int column = 0;  // 1-based
+};
+
+Loc loc_of(const YAML::Mark& m) {
+  if (m.is_null() || m.line < 0) return {};
+  return {m.line + 1, m.column + 1};
+}
+
+// A node and where it sits: the path of the field it is the value of, and
+// the position an error about it names.
+struct Value {
+  YAML::Node node;
+  std::string path;
+  Loc loc;
+};
+
+// One key of a map: the key itself (for unknown/duplicate key errors) and
+// its value.
+struct Item {
+  std::string key;
+  Loc key_loc;
+  Value value;
+};
+
+std::string join_path(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+std::string index_path(const std::string& parent, std::size_t i) {
+  return parent + "[" + std::to_string(i) + "]";
+}
+
+// ------------------------------------------------------------------- errors
+
+struct Ctx {
+  std::string file;
+  std::vector<ParseError> errors;
+
+  void error(Loc where, std::string field, std::string message) {
+    ParseError e;
+    e.file = file;
+    e.line = where.line;
+    e.column = where.column;
+    e.field = std::move(field);
+    e.message = std::move(message);
+    errors.push_back(std::move(e));
+  }
+  void error(const Value& v, std::string message) { error(v.loc, v.path, std::move(message)); }
+};
+
+// ------------------------------------------------------------- suggestions
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::size_t common_prefix(const std::string& a, const std::string& b) {
+  std::size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+// The closest candidate within edit distance 2 ("" when none is that
+// close); ties go to the longer common prefix ("rat" -> "rate", not "at").
+std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::string* best = nullptr;
+  std::size_t best_d = 3, best_prefix = 0;
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(word, c);
+    const std::size_t prefix = common_prefix(word, c);
+    if (d < best_d || (d == best_d && best != nullptr && prefix > best_prefix)) {
+      best_d = d;
+      best_prefix = prefix;
+      best = &c;
+    }
+  }
+  return best == nullptr ? std::string() : *best;
+}
+
+// " (did you mean 'x'?)" or "".
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::string best = closest(word, candidates);
+  return best.empty() ? best : " (did you mean '" + best + "'?)";
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) s += sep;
+    s += v[i];
+  }
+  return s;
+}
+
+// ------------------------------------------------------------ node helpers
+
+// What a node is, for "expected X, got Y" messages.
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Undefined: break;
+  }
+  return "nothing";
+}
+
+// A map read once: checks it is a map, collects its keys in file order and
+// reports duplicate and non-scalar keys. Unknown keys are reported by
+// check_keys() (faults check them against their kind instead).
+class MapView {
+ public:
+  MapView(Ctx& c, const Value& v) : loc_(v.loc), path_(v.path) {
+    if (!v.node.IsMap()) {
+      c.error(v, "expected a map, got " + describe(v.node));
+      return;
+    }
+    ok_ = true;
+    // A map's own mark is its first key; an empty flow map `{}` has one too.
+    for (const auto& pair : v.node) {
+      const YAML::Node k = pair.first;
+      const YAML::Node val = pair.second;
+      const Loc kl = loc_of(k.Mark());
+      if (!k.IsScalar()) {
+        c.error(kl, path_, "keys must be plain words, got " + describe(k));
+        continue;
+      }
+      Item item{k.Scalar(), kl, Value{val, join_path(path_, k.Scalar()), {}}};
+      // A missing value (`key:` and nothing) has no position of its own:
+      // yaml-cpp places it at the next token. Point at the key instead.
+      item.value.loc = val.IsNull() ? kl : loc_of(val.Mark());
+      if (item.value.loc.line == 0) item.value.loc = kl;
+      if (auto prev = index_.find(item.key); prev != index_.end()) {
+        c.error(kl, item.value.path,
+                "duplicate key '" + item.key + "' (first given at line " +
+                    std::to_string(items_[prev->second].key_loc.line) + ")");
+        continue;
+      }
+      index_[item.key] = items_.size();
+      items_.push_back(std::move(item));
+    }
+  }
+
+  bool ok() const { return ok_; }
+  Loc loc() const { return loc_; }
+  const std::string& path() const { return path_; }
+  const std::vector<Item>& items() const { return items_; }
+
+  const Item* get(const std::string& key) const {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &items_[it->second];
+  }
+  bool has(const std::string& key) const { return get(key) != nullptr; }
+
+  // Reports every key not in `known`, suggesting the closest known one.
+  void check_keys(Ctx& c, const std::vector<std::string>& known, const std::string& what) const {
+    for (const auto& item : items_) {
+      if (std::find(known.begin(), known.end(), item.key) != known.end()) continue;
+      c.error(item.key_loc, item.value.path,
+              "unknown key '" + item.key + "' in " + what + suggest(item.key, known) + "; allowed: " + join(known));
+    }
+  }
+
+  // " (did you mean 'x'?)" for an unknown key of this map, remembering the
+  // suggestion: a misspelt required field is then not also reported missing.
+  std::string suggest(const std::string& key, const std::vector<std::string>& known) const {
+    const std::string best = closest(key, known);
+    if (best.empty()) return best;
+    suggested_.insert(best);
+    return " (did you mean '" + best + "'?)";
+  }
+
+  // "missing field" error at the map itself (unless a misspelling of the
+  // field was already reported).
+  void missing(Ctx& c, const std::string& key, const std::string& what) const {
+    if (suggested_.count(key) != 0) return;
+    c.error(loc_, join_path(path_, key), "missing required field '" + key + "': " + what);
+  }
+
+ private:
+  bool ok_ = false;
+  Loc loc_;
+  std::string path_;
+  std::vector<Item> items_;
+  std::map<std::string, std::size_t> index_;
+  mutable std::set<std::string> suggested_;
+};
+
+// The elements of a list, each with its path and position.
+std::optional<std::vector<Value>> list_of(Ctx& c, const Value& v) {
+  if (!v.node.IsSequence()) {
+    c.error(v, "expected a list, got " + describe(v.node));
+    return std::nullopt;
+  }
+  std::vector<Value> out;
+  std::size_t i = 0;
+  for (const auto& el : v.node) {
+    const YAML::Node node = el;
+    Value e{node, index_path(v.path, i++), loc_of(node.Mark())};
+    if (e.loc.line == 0) e.loc = v.loc;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// ----------------------------------------------------------- scalar readers
+
+std::optional<std::string> scalar(Ctx& c, const Value& v, const std::string& expected) {
+  if (!v.node.IsScalar()) {
+    c.error(v, "expected " + expected + ", got " + describe(v.node));
+    return std::nullopt;
+  }
+  return v.node.Scalar();
+}
+
+std::optional<std::string> read_string(Ctx& c, const Value& v) { return scalar(c, v, "a string"); }
+
+std::optional<bool> read_bool(Ctx& c, const Value& v) {
+  auto s = scalar(c, v, "true or false");
+  if (!s) return std::nullopt;
+  if (*s == "true" || *s == "True" || *s == "TRUE") return true;
+  if (*s == "false" || *s == "False" || *s == "FALSE") return false;
+  c.error(v, "expected true or false, got '" + *s + "'");
+  return std::nullopt;
+}
+
+std::string range_text(long long lo, long long hi) {
+  if (hi == std::numeric_limits<long long>::max()) return "an integer >= " + std::to_string(lo);
+  return "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
+
+std::optional<long long> read_int(Ctx& c, const Value& v, long long lo,
+                                  long long hi = std::numeric_limits<long long>::max()) {
+  const std::string expected = range_text(lo, hi);
+  auto s = scalar(c, v, expected);
+  if (!s) return std::nullopt;
+  const std::string& t = *s;
+  std::size_t i = (!t.empty() && t[0] == '-') ? 1 : 0;
+  bool digits = i < t.size();
+  for (std::size_t j = i; j < t.size(); ++j)
+    if (!std::isdigit(static_cast<unsigned char>(t[j]))) digits = false;
+  if (!digits) {
+    c.error(v, "expected " + expected + ", got '" + t + "'");
+    return std::nullopt;
+  }
+  errno = 0;
+  const long long n = std::strtoll(t.c_str(), nullptr, 10);
+  if (errno == ERANGE || n < lo || n > hi) {
+    c.error(v, "out of range: expected " + expected + ", got " + t);
+    return std::nullopt;
+  }
+  return n;
+}
+
+// A floating-point number; bounds inclusive unless `lo_open`/`hi_open`.
+std::optional<double> read_number(Ctx& c, const Value& v, double lo, double hi, bool lo_open = false,
+                                  bool hi_open = false) {
+  std::ostringstream r;
+  r << "a number in " << (lo_open ? "(" : "[") << lo << ", " << hi << (hi_open ? ")" : "]");
+  const std::string expected = r.str();
+  auto s = scalar(c, v, expected);
+  if (!s) return std::nullopt;
+  const std::string& t = *s;
+  bool chars_ok = !t.empty();
+  for (char ch : t)
+    if (!(std::isdigit(static_cast<unsigned char>(ch)) || ch == '.' || ch == 'e' || ch == 'E' || ch == '+' ||
+          ch == '-'))
+      chars_ok = false;
+  char* end = nullptr;
+  const double d = chars_ok ? std::strtod(t.c_str(), &end) : 0.0;
+  if (!chars_ok || end == nullptr || *end != '\0' || !std::isfinite(d)) {
+    c.error(v, "expected " + expected + ", got '" + t + "'");
+    return std::nullopt;
+  }
+  if (d < lo || d > hi || (lo_open && d == lo) || (hi_open && d == hi)) {
+    c.error(v, "out of range: expected " + expected + ", got " + t);
+    return std::nullopt;
+  }
+  return d;
+}
+
+std::optional<double> read_probability(Ctx& c, const Value& v) { return read_number(c, v, 0.0, 1.0); }
+
+// A non-negative duration with a unit, at most kMaxDuration; `positive`
+// also rejects zero.
+std::optional<Duration> read_duration(Ctx& c, const Value& v, bool positive = false) {
+  auto s = scalar(c, v, kDurationHint);
+  if (!s) return std::nullopt;
+  const std::string& t = *s;
+  if (!t.empty() && t[0] == '-' && parse_duration(t.substr(1))) {
+    c.error(v, "must not be negative, got '" + t + "'");
+    return std::nullopt;
+  }
+  auto d = parse_duration(t);
+  if (!d) {
+    std::string msg = std::string("expected ") + kDurationHint + ", got '" + t + "'";
+    bool bare_number = !t.empty();
+    for (char ch : t)
+      if (!(std::isdigit(static_cast<unsigned char>(ch)) || ch == '.')) bare_number = false;
+    if (bare_number) msg += " (add a unit, e.g. '" + t + "s')";
+    c.error(v, msg);
+    return std::nullopt;
+  }
+  if (positive && *d == Duration::zero()) {
+    c.error(v, "must be greater than 0, got '" + t + "'");
+    return std::nullopt;
+  }
+  if (*d > kMaxDuration) {
+    c.error(v, "out of range: at most 24h, got '" + t + "'");
+    return std::nullopt;
+  }
+  return d;
+}
+
+template <class E>
+using EnumTable = std::vector<std::pair<std::string, E>>;
+
+template <class E>
+EnumTable<E> enum_table(std::initializer_list<E> values) {
+  EnumTable<E> t;
+  for (E e : values) t.emplace_back(to_string(e), e);
+  return t;
+}
+
+template <class E>
+std::vector<std::string> enum_names(const EnumTable<E>& t) {
+  std::vector<std::string> v;
+  for (const auto& p : t) v.push_back(p.first);
+  return v;
+}
+
+template <class E>
+std::optional<E> read_enum(Ctx& c, const Value& v, const EnumTable<E>& table, const std::string& what) {
+  const auto names = enum_names(table);
+  auto s = scalar(c, v, what + " (one of " + join(names) + ")");
+  if (!s) return std::nullopt;
+  for (const auto& p : table)
+    if (p.first == *s) return p.second;
+  c.error(v, "unknown " + what + " '" + *s + "'" + did_you_mean(*s, names) + "; expected one of " + join(names));
+  return std::nullopt;
+}
+
+const EnumTable<TransportKind>& transport_table() {
+  static const auto t = enum_table({TransportKind::Sim, TransportKind::Asio});
+  return t;
+}
+const EnumTable<ServerKind>& server_kind_table() {
+  static const auto t = enum_table({ServerKind::Echo, ServerKind::Heartbeat, ServerKind::Proxy});
+  return t;
+}
+const EnumTable<ServerKind>& backend_kind_table() {
+  static const auto t = enum_table({ServerKind::Echo, ServerKind::Heartbeat});
+  return t;
+}
+const EnumTable<PipelineOrder>& pipeline_table() {
+  static const auto t = enum_table({PipelineOrder::IdleFirst, PipelineOrder::IdleLast});
+  return t;
+}
+const EnumTable<ClientBehaviour>& behaviour_table() {
+  static const auto t = enum_table({ClientBehaviour::Echo, ClientBehaviour::Heartbeat, ClientBehaviour::Silent});
+  return t;
+}
+const EnumTable<CloseStyle>& close_style_table() {
+  static const auto t = enum_table({CloseStyle::None, CloseStyle::Fin, CloseStyle::Rst, CloseStyle::Vanish});
+  return t;
+}
+const EnumTable<FaultKind>& fault_kind_table() {
+  static const auto t = enum_table({FaultKind::Loss, FaultKind::BurstLoss, FaultKind::GilbertElliott,
+                                    FaultKind::Jitter, FaultKind::Latency, FaultKind::Bandwidth,
+                                    FaultKind::HalfOpen, FaultKind::Partition, FaultKind::AcceptPause,
+                                    FaultKind::Rst, FaultKind::HandlerException, FaultKind::AcceptFailure,
+                                    FaultKind::ServerVanish});
+  return t;
+}
+const EnumTable<Direction>& direction_table() {
+  static const auto t = enum_table({Direction::Both, Direction::ToServer, Direction::FromServer});
+  return t;
+}
+const EnumTable<JitterDistribution>& distribution_table() {
+  static const EnumTable<JitterDistribution> t = {{"uniform", JitterDistribution::Uniform},
+                                                  {"normal", JitterDistribution::Normal}};
+  return t;
+}
+
+// Pipeline events a handler fault can be injected on: netcore's own list.
+const std::vector<std::string>& pipeline_event_names() {
+  static const std::vector<std::string> v = [] {
+    using netcore::PipelineEvent;
+    std::vector<std::string> out;
+    for (PipelineEvent e : {PipelineEvent::Active, PipelineEvent::Read, PipelineEvent::ReadComplete,
+                            PipelineEvent::UserEvent, PipelineEvent::Exception, PipelineEvent::Inactive,
+                            PipelineEvent::Write, PipelineEvent::Flush, PipelineEvent::ReadRequest,
+                            PipelineEvent::Close})
+      out.emplace_back(netcore::to_string(e));
+    return out;
+  }();
+  return v;
+}
+
+// Close reasons the ledger records (server side): the keys of ledger_counts.
+const std::vector<std::string>& close_reason_names() {
+  static const std::vector<std::string> v = [] {
+    using netcore::CloseReason;
+    std::vector<std::string> out;
+    for (CloseReason r : {CloseReason::Normal, CloseReason::PeerClosed, CloseReason::Reset, CloseReason::Idle,
+                          CloseReason::Exception, CloseReason::AcceptFailure, CloseReason::WriteError,
+                          CloseReason::TimedOut, CloseReason::Error})
+      out.emplace_back(netcore::to_string(r));
+    return out;
+  }();
+  return v;
+}
+
+bool is_name(const std::string& s, bool allow_underscore) {
+  if (s.empty()) return false;
+  for (char ch : s) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                    (allow_underscore && ch == '_');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// ns-3 DataRate spellings: a number and [prefix]{bps,b/s,Bps,B/s}.
+bool is_data_rate(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  const std::string number = s.substr(0, i);
+  const std::string unit = s.substr(i);
+  if (number.empty() || number.find('.') != number.rfind('.') || number == ".") return false;
+  if (std::strtod(number.c_str(), nullptr) <= 0) return false;
+  static const char* const prefixes[] = {"", "k", "K", "M", "G", "Ki", "Mi", "Gi"};
+  static const char* const bases[] = {"bps", "b/s", "Bps", "B/s"};
+  for (const char* p : prefixes)
+    for (const char* b : bases)
+      if (unit == std::string(p) + b) return true;
+  return false;
+}
+
+// ----------------------------------------------------------- fault fields
+
+struct FaultFields {
+  FaultKind kind;
+  std::vector<std::string> fields;  // besides `kind`
+};
+
+const std::vector<FaultFields>& fault_fields() {
+  static const std::vector<FaultFields> v = {
+      {FaultKind::Loss, {"at", "duration", "targets", "target", "direction", "rate"}},
+      {FaultKind::BurstLoss, {"at", "duration", "targets", "target", "direction", "rate", "burst_min", "burst_max"}},
+      {FaultKind::GilbertElliott,
+       {"at", "duration", "targets", "target", "direction", "p_good_to_bad", "p_bad_to_good", "loss_good",
+        "loss_bad"}},
+      {FaultKind::Jitter,
+       {"at", "duration", "targets", "target", "direction", "distribution", "max", "mean", "sd", "bound",
+        "reorder"}},
+      {FaultKind::Latency, {"at", "duration", "targets", "target", "direction", "latency"}},
+      {FaultKind::Bandwidth, {"at", "duration", "targets", "target", "direction", "bytes_per_second"}},
+      {FaultKind::HalfOpen, {"at", "targets", "target"}},
+      {FaultKind::Partition, {"at", "duration", "targets", "target"}},
+      {FaultKind::AcceptPause, {"at", "duration"}},
+      {FaultKind::Rst, {"at", "targets", "target"}},
+      {FaultKind::HandlerException, {"at", "duration", "handler", "event", "probability", "nth"}},
+      {FaultKind::AcceptFailure, {"at", "duration", "every", "probability"}},
+      {FaultKind::ServerVanish, {"at"}},
+  };
+  return v;
+}
+
+std::vector<std::string> fields_of(FaultKind k) {
+  std::vector<std::string> out{"kind"};
+  for (const auto& f : fault_fields())
+    if (f.kind == k) out.insert(out.end(), f.fields.begin(), f.fields.end());
+  return out;
+}
+
+std::vector<std::string> all_fault_fields() {
+  std::vector<std::string> out{"kind"};
+  for (const auto& f : fault_fields())
+    for (const auto& name : f.fields)
+      if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  return out;
+}
+
+// --------------------------------------------------------------- the parse
+
+const std::vector<std::string> kTopKeys = {"name",     "description", "transports", "seeds", "seed",
+                                           "duration", "quiesce",     "time_scale", "link",  "server",
+                                           "clients",  "faults",      "expect"};
+const std::vector<std::string> kLinkKeys = {"rate", "delay"};
+const std::vector<std::string> kServerKeys = {"kind",     "backlog", "idle",
+                                              "pipeline", "accept_error_backoff", "backend",
+                                              "backend_connect_timeout"};
+const std::vector<std::string> kIdleKeys = {"reader", "writer", "all"};
+const std::vector<std::string> kClientKeys = {"name",          "count",        "hosts",       "start",
+                                              "spacing",       "behaviour",    "heartbeat_interval",
+                                              "client_idle",   "request_size", "request_every",
+                                              "close",         "connect_timeout"};
+const std::vector<std::string> kCloseKeys = {"style", "at"};
+const std::vector<std::string> kExpectKeys = {"no_orphans",
+                                              "close_wait_grace",
+                                              "half_open_reaped_within_grace",
+                                              "healthy_clients_never_closed",
+                                              "max_open_connections",
+                                              "ledger_counts",
+                                              "fd_delta_zero",
+                                              "no_pending_timers"};
+
+// Top-level facts later checks depend on. The walk reads fields in the order
+// of these dependencies (duration and transports, server, clients, then
+// faults and expect), not in file order; errors are sorted at the end.
+struct TopInfo {
+  bool duration_ok = true;
+  bool transports_ok = true;
+};
+
+class Parser {
+ public:
+  explicit Parser(Ctx& c) : c_(c) {}
+
+  void parse(const Value& root, Scenario& s) {
+    MapView top(c_, root);
+    if (!top.ok()) return;
+    top.check_keys(c_, kTopKeys, "the scenario");
+
+    // name
+    if (const Item* it = top.get("name")) {
+      if (auto v = read_string(c_, it->value)) {
+        if (is_name(*v, false))
+          s.name = *v;
+        else
+          c_.error(it->value, "'" + *v + "' is not a valid name: use lowercase letters, digits and '-' ([a-z0-9-]+)");
+      }
+    } else {
+      top.missing(c_, "name", "the scenario's name ([a-z0-9-]+)");
+    }
+    if (const Item* it = top.get("description")) {
+      if (it->value.node.IsNull())
+        s.description.clear();
+      else if (auto v = read_string(c_, it->value))
+        s.description = *v;
+    }
+
+    // transports
+    if (const Item* it = top.get("transports")) {
+      info_.transports_ok = false;
+      if (auto els = list_of(c_, it->value)) {
+        std::vector<TransportKind> ts;
+        bool ok = true;
+        for (const auto& el : *els) {
+          auto t = read_enum(c_, el, transport_table(), "transport");
+          if (!t) {
+            ok = false;
+            continue;
+          }
+          if (std::find(ts.begin(), ts.end(), *t) != ts.end()) {
+            c_.error(el, std::string("duplicate transport '") + to_string(*t) + "'");
+            ok = false;
+            continue;
+          }
+          ts.push_back(*t);
+        }
+        if (ok && ts.empty()) {
+          c_.error(it->value, "at least one transport: sim, asio");
+          ok = false;
+        }
+        if (ok) {
+          s.transports = ts;
+          info_.transports_ok = true;
+        }
+      }
+    }
+
+    // seeds / seed
+    const Item* seeds = top.get("seeds");
+    const Item* seed = top.get("seed");
+    if (seeds && seed) {
+      c_.error(seed->key_loc, "seed", "give either 'seed' or 'seeds', not both");
+    } else if (seed) {
+      if (auto n = read_int(c_, seed->value, 0, std::numeric_limits<std::uint32_t>::max()))
+        s.seeds = {static_cast<std::uint32_t>(*n)};
+    } else if (seeds) {
+      if (auto els = list_of(c_, seeds->value)) {
+        std::vector<std::uint32_t> v;
+        for (const auto& el : *els) {
+          auto n = read_int(c_, el, 0, std::numeric_limits<std::uint32_t>::max());
+          if (!n) continue;
+          const auto u = static_cast<std::uint32_t>(*n);
+          if (std::find(v.begin(), v.end(), u) != v.end()) {
+            c_.error(el, "duplicate seed " + std::to_string(u));
+            continue;
+          }
+          v.push_back(u);
+        }
+        if (els->empty())
+          c_.error(seeds->value, "at least one seed (a list of integers, e.g. [1, 2, 3])");
+        else
+          s.seeds = v;
+      }
+    }
+
+    if (const Item* it = top.get("duration")) {
+      auto d = read_duration(c_, it->value, true);
+      if (d)
+        s.duration = *d;
+      else
+        info_.duration_ok = false;
+    }
+    if (const Item* it = top.get("quiesce"))
+      if (auto d = read_duration(c_, it->value)) s.quiesce = *d;
+    if (const Item* it = top.get("time_scale"))
+      if (auto d = read_number(c_, it->value, 0.0, 10.0, true, false)) s.time_scale = *d;
+
+    if (const Item* it = top.get("link")) parse_link(it->value, s);
+
+    if (const Item* it = top.get("server"))
+      parse_server(it->value, s.server);
+    else
+      top.missing(c_, "server", "the server under test (at least server.kind: echo, heartbeat or proxy)");
+
+    if (const Item* it = top.get("clients"))
+      parse_clients(it->value, s);
+    else
+      top.missing(c_, "clients", "at least one client group (a list of {name, count, ...})");
+
+    if (const Item* it = top.get("faults")) parse_faults(it->value, s);
+    if (const Item* it = top.get("expect")) parse_expect(it->value, s);
+  }
+
+ private:
+  void parse_link(const Value& v, Scenario& s) {
+    MapView m(c_, v);
+    if (!m.ok()) return;
+    m.check_keys(c_, kLinkKeys, "link");
+    if (const Item* it = m.get("rate")) {
+      if (auto r = read_string(c_, it->value)) {
+        if (is_data_rate(*r))
+          s.link_rate = *r;
+        else
+          c_.error(it->value, "expected a data rate like 100Mbps, 1Gbps, 512kbps, got '" + *r + "'");
+      }
+    }
+    if (const Item* it = m.get("delay"))
+      if (auto d = read_duration(c_, it->value)) s.link_delay = *d;
+  }
+
+  void parse_idle(const Value& v, IdleTimes& idle) {
+    MapView m(c_, v);
+    if (!m.ok()) return;
+    m.check_keys(c_, kIdleKeys, "server.idle");
+    if (const Item* it = m.get("reader"))
+      if (auto d = read_duration(c_, it->value)) idle.reader = *d;
+    if (const Item* it = m.get("writer"))
+      if (auto d = read_duration(c_, it->value)) idle.writer = *d;
+    if (const Item* it = m.get("all"))
+      if (auto d = read_duration(c_, it->value)) idle.all = *d;
+  }
+
+  void parse_server(const Value& v, ServerSpec& srv) {
+    MapView m(c_, v);
+    if (!m.ok()) return;
+    m.check_keys(c_, kServerKeys, "server");
+    std::optional<ServerKind> kind;
+    if (const Item* it = m.get("kind")) {
+      kind = read_enum(c_, it->value, server_kind_table(), "server kind");
+      if (kind) srv.kind = *kind;
+    } else {
+      m.missing(c_, "kind", "echo, heartbeat or proxy");
+    }
+    if (const Item* it = m.get("backlog"))
+      if (auto n = read_int(c_, it->value, 0, 65535)) srv.backlog = static_cast<int>(*n);
+    if (const Item* it = m.get("idle")) parse_idle(it->value, srv.idle);
+    if (const Item* it = m.get("pipeline"))
+      if (auto p = read_enum(c_, it->value, pipeline_table(), "pipeline order")) srv.pipeline = *p;
+    if (const Item* it = m.get("accept_error_backoff"))
+      if (auto d = read_duration(c_, it->value)) srv.accept_error_backoff = *d;
+    for (const char* key : {"backend", "backend_connect_timeout"}) {
+      const Item* it = m.get(key);
+      if (it == nullptr) continue;
+      if (kind && *kind != ServerKind::Proxy) {
+        c_.error(it->key_loc, it->value.path,
+                 std::string("'") + key + "' is only for server kind proxy (this server is " + to_string(*kind) +
+                     ")");
+        continue;
+      }
+      if (std::string(key) == "backend") {
+        if (auto b = read_enum(c_, it->value, backend_kind_table(), "backend kind")) srv.backend = *b;
+      } else {
+        if (auto d = read_duration(c_, it->value, true)) srv.backend_connect_timeout = *d;
+      }
+    }
+    reader_idle_ = srv.idle.reader > Duration::zero();
+    server_ok_ = kind.has_value();
+  }
+
+  void parse_clients(const Value& v, Scenario& s) {
+    auto els = list_of(c_, v);
+    if (!els) return;
+    if (els->empty()) {
+      c_.error(v, "at least one client group (a list of {name, count, ...})");
+      return;
+    }
+    clients_known_ = true;
+    std::map<std::string, Loc> seen;
+    for (const auto& el : *els) {
+      ClientGroup g;
+      MapView m(c_, el);
+      if (!m.ok()) continue;
+      m.check_keys(c_, kClientKeys, "a client group");
+      if (const Item* it = m.get("name")) {
+        if (auto n = read_string(c_, it->value)) {
+          group_names_.insert(*n);
+          if (!is_name(*n, true)) {
+            c_.error(it->value, "'" + *n + "' is not a valid group name: use [a-z0-9_-]+");
+          } else if (auto prev = seen.find(*n); prev != seen.end()) {
+            c_.error(it->value, "duplicate client group name '" + *n + "' (first at line " +
+                                    std::to_string(prev->second.line) + "); group names must be unique");
+          } else {
+            seen[*n] = it->value.loc;
+          }
+          g.name = *n;
+        }
+      } else {
+        m.missing(c_, "name", "a unique group name ([a-z0-9_-]+); fault targets refer to it");
+      }
+      std::optional<long long> count;
+      if (const Item* it = m.get("count")) {
+        count = read_int(c_, it->value, 1, kMaxClientsPerGroup);
+        if (count) g.count = static_cast<int>(*count);
+      }
+      if (const Item* it = m.get("hosts")) {
+        if (auto n = read_int(c_, it->value, 1, kMaxClientsPerGroup)) {
+          if (*n > g.count && (count || !m.has("count")))
+            c_.error(it->value, "at most count (" + std::to_string(g.count) + ") hosts, got " + std::to_string(*n));
+          else
+            g.hosts = static_cast<int>(*n);
+        }
+      }
+      if (const Item* it = m.get("start")) {
+        if (auto d = read_duration(c_, it->value)) {
+          g.start = *d;
+          if (info_.duration_ok && *d >= s.duration)
+            c_.error(it->value, "must be before the end of the run (duration " + format_duration(s.duration) + ")");
+        }
+      }
+      if (const Item* it = m.get("spacing"))
+        if (auto d = read_duration(c_, it->value)) g.spacing = *d;
+      if (const Item* it = m.get("behaviour"))
+        if (auto b = read_enum(c_, it->value, behaviour_table(), "client behaviour")) g.behaviour = *b;
+      if (const Item* it = m.get("heartbeat_interval"))
+        if (auto d = read_duration(c_, it->value, true)) g.heartbeat_interval = *d;
+      if (const Item* it = m.get("client_idle"))
+        if (auto d = read_duration(c_, it->value)) g.client_idle = *d;
+      if (const Item* it = m.get("request_size"))
+        if (auto n = read_int(c_, it->value, 1, kMaxRequestSize)) g.request_size = static_cast<std::uint32_t>(*n);
+      if (const Item* it = m.get("request_every"))
+        if (auto d = read_duration(c_, it->value)) g.request_every = *d;
+      if (const Item* it = m.get("close")) parse_close(it->value, s, g);
+      if (const Item* it = m.get("connect_timeout"))
+        if (auto d = read_duration(c_, it->value, true)) g.connect_timeout = *d;
+      s.clients.push_back(std::move(g));
+    }
+  }
+
+  void parse_close(const Value& v, const Scenario& s, ClientGroup& g) {
+    MapView m(c_, v);
+    if (!m.ok()) return;
+    m.check_keys(c_, kCloseKeys, "close");
+    std::optional<CloseStyle> style;
+    if (const Item* it = m.get("style")) {
+      style = read_enum(c_, it->value, close_style_table(), "close style");
+      if (style) g.close = *style;
+    } else {
+      m.missing(c_, "style", "none, fin, rst or vanish");
+    }
+    const Item* at = m.get("at");
+    if (style && *style == CloseStyle::None && at != nullptr) {
+      c_.error(at->key_loc, at->value.path, "'at' only applies to close styles fin, rst and vanish");
+      return;
+    }
+    if (style && *style != CloseStyle::None && at == nullptr) {
+      m.missing(c_, "at", std::string("when close style ") + to_string(*style) + " happens (e.g. 30s)");
+      return;
+    }
+    if (at != nullptr) {
+      if (auto d = read_duration(c_, at->value)) {
+        g.close_at = *d;
+        if (info_.duration_ok && *d >= s.duration)
+          c_.error(at->value, "must be before the end of the run (duration " + format_duration(s.duration) + ")");
+      }
+    }
+  }
+
+  void parse_faults(const Value& v, Scenario& s) {
+    auto els = list_of(c_, v);
+    if (!els) return;
+    for (const auto& el : *els) {
+      Fault f;
+      f.pos = {el.loc.line, el.loc.column};
+      MapView m(c_, el);
+      if (!m.ok()) continue;
+      parse_fault(m, s, f);
+      s.faults.push_back(std::move(f));
+    }
+  }
+
+  void parse_fault(const MapView& m, const Scenario& s, Fault& f) {
+    std::optional<FaultKind> kind;
+    const Item* kind_item = m.get("kind");
+    if (kind_item != nullptr) kind = read_enum(c_, kind_item->value, fault_kind_table(), "fault kind");
+    // Keys: against this kind's fields, or against every fault field when
+    // the kind itself is wrong.
+    static const std::vector<std::string> all = all_fault_fields();
+    const std::vector<std::string> own = kind ? fields_of(*kind) : all;
+    const std::string kname = kind ? to_string(*kind) : "";
+    for (const auto& item : m.items()) {
+      if (std::find(own.begin(), own.end(), item.key) != own.end()) continue;
+      if (kind && std::find(all.begin(), all.end(), item.key) != all.end()) {
+        c_.error(item.key_loc, item.value.path,
+                 "'" + item.key + "' does not apply to a " + kname + " fault; " + kname + " faults take: " +
+                     join(own));
+      } else {
+        std::string hint = m.suggest(item.key, own);
+        if (hint.empty() && kind) hint = did_you_mean(item.key, all);
+        c_.error(item.key_loc, item.value.path,
+                 "unknown fault field '" + item.key + "'" + hint + "; " +
+                     (kind ? kname + " faults take: " : std::string("fault fields: ")) + join(own));
+      }
+    }
+    if (kind_item == nullptr) m.missing(c_, "kind", "one of " + join(enum_names(fault_kind_table())));
+    if (!kind) return;
+    f.kind = *kind;
+    auto get = [&](const char* key) -> const Item* {
+      if (std::find(own.begin(), own.end(), key) == own.end()) return nullptr;
+      return m.get(key);
+    };
+
+    // Transport support.
+    if (info_.transports_ok) {
+      const bool asio = std::find(s.transports.begin(), s.transports.end(), TransportKind::Asio) != s.transports.end();
+      const bool sim = std::find(s.transports.begin(), s.transports.end(), TransportKind::Sim) != s.transports.end();
+      switch (*kind) {
+        case FaultKind::Loss:
+        case FaultKind::BurstLoss:
+        case FaultKind::GilbertElliott:
+        case FaultKind::ServerVanish:
+          if (asio)
+            c_.error(kind_item->value, kname + " cannot be injected on the real transport without root: use transports: [sim]");
+          break;
+        case FaultKind::Latency:
+          if (sim)
+            c_.error(kind_item->value,
+                     "latency faults are not injected on the simulated transport: use link.delay for sim, or transports: [asio]");
+          break;
+        case FaultKind::Bandwidth:
+          if (sim)
+            c_.error(kind_item->value,
+                     "bandwidth faults are not injected on the simulated transport: use link.rate for sim, or transports: [asio]");
+          break;
+        default: break;
+      }
+    }
+
+    if (const Item* it = get("at")) {
+      if (auto d = read_duration(c_, it->value)) {
+        f.at = *d;
+        if (info_.duration_ok && *d >= s.duration)
+          c_.error(it->value, "a fault must start before the end of the run: at " + format_duration(*d) +
+                                  " >= duration " + format_duration(s.duration));
+      }
+    }
+    const bool needs_duration = *kind == FaultKind::Partition || *kind == FaultKind::AcceptPause;
+    if (const Item* it = get("duration")) {
+      if (auto d = read_duration(c_, it->value, needs_duration)) f.duration = *d;
+    } else if (needs_duration) {
+      m.missing(c_, "duration", "how long the " + kname + " lasts (e.g. 10s)");
+    }
+
+    // Targets.
+    const Item* targets = get("targets");
+    const Item* target = get("target");
+    if (targets && target) {
+      c_.error(target->key_loc, target->value.path, "give either 'target' or 'targets', not both");
+    } else if (target) {
+      if (auto n = read_string(c_, target->value)) {
+        check_target(target->value, *n);
+        f.targets = {*n};
+      }
+    } else if (targets) {
+      if (auto els = list_of(c_, targets->value)) {
+        for (const auto& el : *els) {
+          auto n = read_string(c_, el);
+          if (!n) continue;
+          if (std::find(f.targets.begin(), f.targets.end(), *n) != f.targets.end()) {
+            c_.error(el, "duplicate target '" + *n + "'");
+            continue;
+          }
+          check_target(el, *n);
+          f.targets.push_back(*n);
+        }
+      }
+    }
+
+    if (const Item* it = get("direction"))
+      if (auto d = read_enum(c_, it->value, direction_table(), "direction")) f.direction = *d;
+
+    switch (*kind) {
+      case FaultKind::Loss:
+        if (const Item* it = get("rate")) {
+          if (auto p = read_probability(c_, it->value)) f.rate = *p;
+        } else {
+          m.missing(c_, "rate", "the per-packet loss probability in [0, 1]");
+        }
+        break;
+      case FaultKind::BurstLoss: {
+        if (const Item* it = get("rate")) {
+          if (auto p = read_probability(c_, it->value)) f.rate = *p;
+        } else {
+          m.missing(c_, "rate", "the probability in [0, 1] that a burst starts at a packet");
+        }
+        std::optional<long long> lo, hi;
+        if (const Item* it = get("burst_min")) {
+          lo = read_int(c_, it->value, 1, 1000000);
+          if (lo) f.burst_min = static_cast<int>(*lo);
+        }
+        if (const Item* it = get("burst_max")) {
+          hi = read_int(c_, it->value, 1, 1000000);
+          if (hi) {
+            if (*hi < f.burst_min && (lo || !get("burst_min")))
+              c_.error(it->value, "burst_max (" + std::to_string(*hi) + ") must be >= burst_min (" +
+                                      std::to_string(f.burst_min) + ")");
+            else
+              f.burst_max = static_cast<int>(*hi);
+          }
+        } else if (lo) {
+          f.burst_max = std::max(f.burst_max, f.burst_min);
+        }
+        break;
+      }
+      case FaultKind::GilbertElliott:
+        if (const Item* it = get("p_good_to_bad")) {
+          if (auto p = read_probability(c_, it->value)) f.p_good_to_bad = *p;
+        } else {
+          m.missing(c_, "p_good_to_bad", "the probability in [0, 1] of moving from the good to the bad state");
+        }
+        if (const Item* it = get("p_bad_to_good"))
+          if (auto p = read_probability(c_, it->value)) f.p_bad_to_good = *p;
+        if (const Item* it = get("loss_good"))
+          if (auto p = read_probability(c_, it->value)) f.loss_good = *p;
+        if (const Item* it = get("loss_bad"))
+          if (auto p = read_probability(c_, it->value)) f.loss_bad = *p;
+        break;
+      case FaultKind::Jitter: {
+        std::optional<JitterDistribution> dist = JitterDistribution::Uniform;
+        if (const Item* it = get("distribution")) dist = read_enum(c_, it->value, distribution_table(), "distribution");
+        if (!dist) break;
+        f.distribution = *dist;
+        const bool uniform = *dist == JitterDistribution::Uniform;
+        for (const char* key : {"max", "mean", "sd", "bound"}) {
+          const Item* it = get(key);
+          const bool uniform_field = std::string(key) == "max";
+          if (it != nullptr && uniform_field != uniform) {
+            c_.error(it->key_loc, it->value.path,
+                     std::string("'") + key + "' only applies to distribution " + (uniform ? "normal" : "uniform") +
+                         (uniform ? " (uniform jitter takes max)" : " (normal jitter takes mean, sd, bound)"));
+            continue;
+          }
+          if (it == nullptr) continue;
+          const std::string k = key;
+          auto d = read_duration(c_, it->value, k == "max" || k == "sd");
+          if (!d) continue;
+          if (k == "max") f.max = *d;
+          if (k == "mean") f.mean = *d;
+          if (k == "sd") f.sd = *d;
+          if (k == "bound") f.bound = *d;
+        }
+        if (uniform && !get("max")) m.missing(c_, "max", "the largest extra delay per packet (e.g. 20ms)");
+        if (!uniform && !get("sd")) m.missing(c_, "sd", "the standard deviation of the extra delay (e.g. 5ms)");
+        if (const Item* it = get("reorder"))
+          if (auto b = read_bool(c_, it->value)) f.reorder = *b;
+        break;
+      }
+      case FaultKind::Latency:
+        if (const Item* it = get("latency")) {
+          if (auto d = read_duration(c_, it->value, true)) f.latency = *d;
+        } else {
+          m.missing(c_, "latency", "the extra delay per chunk (e.g. 50ms)");
+        }
+        break;
+      case FaultKind::Bandwidth:
+        if (const Item* it = get("bytes_per_second")) {
+          if (auto n = read_int(c_, it->value, 1)) f.bytes_per_second = static_cast<std::uint64_t>(*n);
+        } else {
+          m.missing(c_, "bytes_per_second", "the rate limit per direction in bytes per second (>= 1)");
+        }
+        break;
+      case FaultKind::HandlerException: {
+        if (const Item* it = get("handler")) {
+          if (auto h = read_string(c_, it->value)) {
+            if (h->empty())
+              c_.error(it->value, "a handler name in the server pipeline (e.g. echo, idle, frame-decoder)");
+            else
+              f.handler = *h;
+          }
+        } else {
+          m.missing(c_, "handler", "the server pipeline handler that throws (e.g. echo, idle, frame-decoder)");
+        }
+        if (const Item* it = get("event")) {
+          if (auto e = read_string(c_, it->value)) {
+            const auto& names = pipeline_event_names();
+            if (std::find(names.begin(), names.end(), *e) == names.end())
+              c_.error(it->value, "unknown pipeline event '" + *e + "'" + did_you_mean(*e, names) +
+                                      "; expected one of " + join(names));
+            else
+              f.event = *e;
+          }
+        }
+        trigger(m, f, get("probability"), get("nth"), "nth", f.nth);
+        break;
+      }
+      case FaultKind::AcceptFailure:
+        trigger(m, f, get("probability"), get("every"), "every", f.every);
+        break;
+      case FaultKind::HalfOpen:
+      case FaultKind::Partition:
+      case FaultKind::AcceptPause:
+      case FaultKind::Rst:
+      case FaultKind::ServerVanish:
+        break;
+    }
+  }
+
+  // Exactly one of `probability` (in (0, 1]) or a counter (`nth`/`every` >= 1).
+  void trigger(const MapView& m, Fault& f, const Item* prob, const Item* counter, const char* counter_name,
+               std::uint64_t& counter_value) {
+    if (prob && counter) {
+      c_.error(counter->key_loc, counter->value.path,
+               std::string("give either 'probability' or '") + counter_name + "', not both");
+      return;
+    }
+    if (!prob && !counter) {
+      m.missing(c_, "probability",
+                std::string("give 'probability' (in (0, 1]) or '") + counter_name + "' (an integer >= 1)");
+      return;
+    }
+    if (prob) {
+      if (auto p = read_number(c_, prob->value, 0.0, 1.0, true, false)) f.probability = *p;
+    } else {
+      if (auto n = read_int(c_, counter->value, 1)) counter_value = static_cast<std::uint64_t>(*n);
+    }
+  }
+
+  void check_target(const Value& v, const std::string& name) {
+    if (!clients_known_) return;
+    if (group_names_.count(name) != 0) return;
+    std::vector<std::string> names(group_names_.begin(), group_names_.end());
+    c_.error(v, "unknown client group '" + name + "'" + did_you_mean(name, names) + "; groups: " + join(names));
+  }
+
+  void parse_expect(const Value& v, Scenario& s) {
+    MapView m(c_, v);
+    if (!m.ok()) return;
+    m.check_keys(c_, kExpectKeys, "expect");
+    Expectations& e = s.expect;
+    auto flag = [&](const char* key, bool& out) {
+      if (const Item* it = m.get(key))
+        if (auto b = read_bool(c_, it->value)) out = *b;
+    };
+    flag("no_orphans", e.no_orphans);
+    if (const Item* it = m.get("close_wait_grace")) {
+      if (it->value.node.IsScalar() && it->value.node.Scalar() == "off") {
+        e.close_wait_grace = -std::chrono::seconds(1);  // negative: not checked
+      } else if (auto d = read_duration(c_, it->value)) {
+        e.close_wait_grace = *d;
+      }
+    }
+    if (const Item* it = m.get("half_open_reaped_within_grace")) {
+      if (auto d = read_duration(c_, it->value)) {
+        if (server_ok_ && !reader_idle_)
+          c_.error(it->value,
+                   "needs a server reader idle time (server.idle.reader): a half-open peer is reaped within "
+                   "server reader idle + this grace");
+        else
+          e.half_open_reaped_within_grace = *d;
+      }
+    }
+    flag("healthy_clients_never_closed", e.healthy_clients_never_closed);
+    if (const Item* it = m.get("max_open_connections"))
+      if (auto n = read_int(c_, it->value, 0, std::numeric_limits<int>::max()))
+        e.max_open_connections = static_cast<int>(*n);
+    if (const Item* it = m.get("ledger_counts")) {
+      MapView lc(c_, it->value);
+      if (lc.ok()) {
+        const auto& reasons = close_reason_names();
+        for (const auto& item : lc.items()) {
+          if (std::find(reasons.begin(), reasons.end(), item.key) == reasons.end()) {
+            c_.error(item.key_loc, item.value.path,
+                     "unknown close reason '" + item.key + "'" + did_you_mean(item.key, reasons) +
+                         "; expected one of " + join(reasons));
+            continue;
+          }
+          if (auto n = read_int(c_, item.value, 0)) e.ledger_counts[item.key] = static_cast<std::uint64_t>(*n);
+        }
+      }
+    }
+    flag("fd_delta_zero", e.fd_delta_zero);
+    flag("no_pending_timers", e.no_pending_timers);
+  }
+
+ private:
+  Ctx& c_;
+  TopInfo info_;
+  std::set<std::string> group_names_;
+  bool clients_known_ = false;
+  bool reader_idle_ = false;
+  bool server_ok_ = false;
+};
+
+// Tabs are not YAML indentation; yaml-cpp's own message for them ("illegal
+// map value") does not say so.
+void check_tabs(Ctx& c, const std::string& text) {
+  int line = 1;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t col = 0;
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) {
+      if (text[i] == '\t') {
+        c.error({line, static_cast<int>(col) + 1}, "",
+                "tab character in indentation: YAML indents with spaces only");
+        break;
+      }
+      ++i;
+      ++col;
+    }
+    while (i < text.size() && text[i] != '\n') ++i;
+    if (i < text.size()) ++i;
+    ++line;
+  }
+}
+
+std::string syntax_message(const std::string& msg) {
+  std::string m = "YAML syntax error: " + msg;
+  if (msg.find("map") != std::string::npos || msg.find("indent") != std::string::npos ||
+      msg.find("block") != std::string::npos)
+    m += " (check the indentation: keys of one map line up, nested keys are indented further)";
+  return m;
+}
+
+void sort_errors(std::vector<ParseError>& errors) {
+  std::stable_sort(errors.begin(), errors.end(), [](const ParseError& a, const ParseError& b) {
+    return std::make_pair(a.line, a.column) < std::make_pair(b.line, b.column);
+  });
+}
+
+}  // namespace
+
+ParseResult parse_scenario_text(const std::string& text, const std::string& file_name) {
+  ParseResult result;
+  Ctx c{file_name, {}};
+  try {
+    check_tabs(c, text);
+    const bool tabs = !c.errors.empty();
+    std::vector<YAML::Node> docs;
+    bool syntax_ok = true;
+    try {
+      docs = YAML::LoadAll(text);
+    } catch (const YAML::Exception& e) {
+      syntax_ok = false;
+      // A tab in the indentation is the likely cause; do not say it twice.
+      if (!tabs) c.error(loc_of(e.mark), "", syntax_message(e.msg));
+    }
+    if (syntax_ok) {
+      if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+        c.error({1, 1}, "", "empty file: a scenario needs at least name, server.kind and one client group");
+      } else {
+        for (std::size_t i = 1; i < docs.size(); ++i) {
+          const Loc l = loc_of(docs[i].Mark());
+          if (l.line > 0) c.error(l, "", "only one YAML document per file: remove the '---' and what follows");
+        }
+        Value root{docs[0], "", loc_of(docs[0].Mark())};
+        if (root.loc.line == 0) root.loc = {1, 1};
+        if (!root.node.IsMap()) {
+          c.error(root, "the top level must be a map of keys (name, server, clients, ...), got " +
+                            describe(root.node));
+        } else {
+          Scenario s;
+          s.file = file_name;
+          Parser p(c);
+          p.parse(root, s);
+          if (c.errors.empty()) result.scenario = std::move(s);
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    c.error({}, "", std::string("internal error while reading the scenario: ") + e.what());
+  }
+  sort_errors(c.errors);
+  result.errors = std::move(c.errors);
+  if (!result.errors.empty()) result.scenario.reset();
+  return result;
+}
+
+ParseResult parse_scenario_file(const std::string& path) {
+  ParseResult result;
+  try {
+    std::error_code ec;
+    std::string text;
+    bool ok = std::filesystem::is_regular_file(path, ec) && !ec;
+    if (ok) {
+      std::ifstream in(path, std::ios::binary);
+      ok = static_cast<bool>(in);
+      if (ok) {
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        ok = !in.bad();
+      }
+    }
+    if (!ok) {
+      ParseError e;
+      e.file = path;
+      e.message = "cannot read file";
+      result.errors.push_back(std::move(e));
+      return result;
+    }
+    return parse_scenario_text(text, path);
+  } catch (const std::exception& e) {
+    ParseError err;
+    err.file = path;
+    err.message = std::string("cannot read file: ") + e.what();
+    result.errors = {std::move(err)};
+    result.scenario.reset();
+    return result;
+  }
+}
+
+}  // namespace connfail::scenarios

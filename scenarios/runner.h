@@ -19,6 +19,9 @@ struct RunOptions {
   std::string variant;
   /// Sampling interval of the time series, scenario time.
   Duration sample_every = std::chrono::seconds(1);
+  /// Sim only: when set, every link is captured to
+  /// "<pcap_prefix>-<node>-<peer>.pcap" (simulated timestamps).
+  std::string pcap_prefix;
 };
 
 /// Runs `s` (already validated). Never throws for a scenario the parser

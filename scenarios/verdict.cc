@@ -1,1 +1,243 @@
-// placeholder: being written
+#include "scenarios/verdict.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace connfail::scenarios {
+
+using netcore::Address;
+using netcore::LedgerEntry;
+
+namespace {
+
+std::string secs(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", s);
+  return buf;
+}
+
+double to_s(netcore::TimePoint t, double scale) {
+  return std::chrono::duration<double>(t).count() / scale;
+}
+
+std::vector<std::string> entry_history(const LedgerEntry& e, double scale) {
+  std::vector<std::string> h;
+  h.push_back("t=" + secs(to_s(e.opened_at, scale)) + " channel #" + std::to_string(e.id) + " opened (" +
+              netcore::to_string(e.side) + (e.label.empty() ? "" : ", " + e.label) + ")");
+  if (e.closed_at)
+    h.push_back("t=" + secs(to_s(*e.closed_at, scale)) + " closed: " + netcore::to_string(e.reason) +
+                (e.detail.empty() ? "" : " (" + e.detail + ")"));
+  return h;
+}
+
+void add_states(std::vector<std::string>& h, const VerdictInput& in, const std::string& key) {
+  auto it = in.histories.find(key);
+  if (it == in.histories.end()) return;
+  for (const auto& [t, st] : it->second.states) h.push_back("t=" + secs(t) + " socket " + st);
+}
+
+}  // namespace
+
+std::string conn_key(const std::string& node, const Address& local, const Address& remote) {
+  return node + " " + local.to_string() + " " + remote.to_string();
+}
+
+std::string conn_text(const Address& local, const Address& remote) {
+  return local.to_string() + " -> " + remote.to_string();
+}
+
+std::vector<Finding> compute_findings(const VerdictInput& in) {
+  const Scenario& s = *in.scenario;
+  const Expectations& x = s.expect;
+  std::vector<Finding> out;
+  const double scale = in.time_scale;
+
+  // Which group a server-side connection belongs to, by its ledger id.
+  std::map<std::uint64_t, std::string> group_of_channel;
+  for (const auto& sc : in.server_conns) group_of_channel[sc.entry->id] = sc.group;
+  auto faults_for = [&](const std::string& group) {
+    std::vector<std::string> f;
+    auto all = in.faults_by_group.find("");
+    if (all != in.faults_by_group.end()) f = all->second;
+    auto g = in.faults_by_group.find(group);
+    if (!group.empty() && g != in.faults_by_group.end()) f.insert(f.end(), g->second.begin(), g->second.end());
+    return f;
+  };
+
+  // Sockets: orphans and old CLOSE_WAITs.
+  for (const auto& os : in.sockets) {
+    const auto& info = os.info;
+    if (info.role == netcore::SocketRole::Listener) continue;
+    const std::string key = conn_key(info.node, info.local, info.remote);
+    double age = -1;
+    if (info.in_state_for) {
+      age = std::chrono::duration<double>(*info.in_state_for).count() / scale;
+    } else if (auto it = in.state_since.find(key + " " + netcore::to_string(info.state)); it != in.state_since.end()) {
+      age = in.end_seconds - it->second;
+    }
+    std::string group;
+    if (os.channel_id) {
+      auto g = group_of_channel.find(*os.channel_id);
+      if (g != group_of_channel.end()) group = g->second;
+    }
+    if (x.no_orphans && os.orphan) {
+      Finding f;
+      f.kind = "orphan";
+      f.connection = conn_text(info.local, info.remote);
+      f.message = "socket on " + info.node + " " + f.connection + " is " + netcore::to_string(info.state) +
+                  (age >= 0 ? " for " + secs(age) : "") + " and no open channel owns it (leaked)";
+      add_states(f.history, in, key);
+      f.faults_seen = faults_for(group);
+      out.push_back(std::move(f));
+    }
+    if (x.close_wait_grace >= Duration::zero() && info.state == netcore::TcpState::CloseWait) {
+      const double grace = std::chrono::duration<double>(x.close_wait_grace).count();
+      if (age < 0 || age > grace) {
+        Finding f;
+        f.kind = "close-wait";
+        f.connection = conn_text(info.local, info.remote);
+        f.message = "socket on " + info.node + " " + f.connection + " in CLOSE_WAIT" +
+                    (age >= 0 ? " for " + secs(age) : "") + ", longer than the grace of " +
+                    format_duration(x.close_wait_grace) + ": the peer closed and the application never did";
+        add_states(f.history, in, key);
+        f.faults_seen = faults_for(group);
+        out.push_back(std::move(f));
+      }
+    }
+  }
+
+  // Channels that stayed open although their peer is gone.
+  for (const LedgerEntry* e : in.stale_channels) {
+    Finding f;
+    f.kind = "stale-channel";
+    f.connection = conn_text(e->local, e->remote);
+    f.message = "channel #" + std::to_string(e->id) + " (" + netcore::to_string(e->side) +
+                (e->label.empty() ? "" : ", " + e->label) + ") " + f.connection +
+                " is still open after the run and the quiesce period although every client has gone";
+    f.history = entry_history(*e, scale);
+    auto g = group_of_channel.find(e->id);
+    f.faults_seen = faults_for(g == group_of_channel.end() ? "" : g->second);
+    out.push_back(std::move(f));
+  }
+
+  // Half-open peers must be reaped within the server's reader idle + grace.
+  if (x.half_open_reaped_within_grace) {
+    const double idle = std::chrono::duration<double>(s.server.idle.reader).count();
+    const double grace = std::chrono::duration<double>(*x.half_open_reaped_within_grace).count();
+    for (const auto& sc : in.server_conns) {
+      auto v = in.vanished_at.find(sc.group);
+      if (v == in.vanished_at.end()) continue;
+      const LedgerEntry& e = *sc.entry;
+      const double opened = to_s(e.opened_at, scale);
+      if (opened > v->second) continue;  // connected after the host vanished: not possible, skip
+      const double deadline = v->second + idle + grace;
+      const double closed = e.closed_at ? to_s(*e.closed_at, scale) : -1;
+      if (e.closed_at && closed <= deadline) continue;
+      Finding f;
+      f.kind = "half-open-unreaped";
+      f.connection = conn_text(e.local, e.remote);
+      f.message = "server channel #" + std::to_string(e.id) + " " + f.connection + " to a peer of group '" +
+                  sc.group + "' that vanished at " + secs(v->second) + " was " +
+                  (e.closed_at ? "closed only at " + secs(closed) : std::string("never closed")) +
+                  "; the deadline was " + secs(deadline) + " (reader idle " + format_duration(s.server.idle.reader) +
+                  " + grace " + format_duration(*x.half_open_reaped_within_grace) + ")";
+      f.history = entry_history(e, scale);
+      f.faults_seen = faults_for(sc.group);
+      out.push_back(std::move(f));
+    }
+  }
+
+  // Healthy heartbeating clients are never closed early.
+  if (x.healthy_clients_never_closed) {
+    for (const auto& cc : in.client_conns) {
+      const LedgerEntry& e = *cc.entry;
+      if (!e.closed_at) continue;
+      if (in.unhealthy_groups.count(cc.group)) continue;
+      const double closed = to_s(*e.closed_at, scale);
+      const double planned = cc.planned_close >= 0 ? cc.planned_close : std::chrono::duration<double>(s.duration).count();
+      if (closed + 1e-9 >= planned) continue;
+      Finding f;
+      f.kind = "healthy-closed";
+      f.connection = conn_text(e.local, e.remote);
+      f.message = "client channel #" + std::to_string(e.id) + " of healthy group '" + cc.group + "' was closed at " +
+                  secs(closed) + " (" + netcore::to_string(e.reason) + ") before its planned close at " +
+                  secs(planned);
+      f.history = entry_history(e, scale);
+      f.faults_seen = faults_for(cc.group);
+      out.push_back(std::move(f));
+    }
+  }
+
+  // Most server-side connections open at once, exact from the ledger.
+  if (x.max_open_connections > 0) {
+    std::vector<std::pair<netcore::TimePoint, int>> ev;
+    for (const auto& sc : in.server_conns) {
+      ev.emplace_back(sc.entry->opened_at, +1);
+      if (sc.entry->closed_at) ev.emplace_back(*sc.entry->closed_at, -1);
+    }
+    std::sort(ev.begin(), ev.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second < b.second;  // closes first at equal times
+    });
+    int open = 0, peak = 0;
+    double peak_at = 0;
+    for (const auto& [t, d] : ev) {
+      open += d;
+      if (open > peak) {
+        peak = open;
+        peak_at = to_s(t, scale);
+      }
+    }
+    if (peak > x.max_open_connections) {
+      Finding f;
+      f.kind = "max-open";
+      f.message = std::to_string(peak) + " server connections were open at once (at " + secs(peak_at) +
+                  "), more than the expected maximum of " + std::to_string(x.max_open_connections);
+      out.push_back(std::move(f));
+    }
+  }
+
+  // Exact ledger counts by close reason (server side).
+  if (!x.ledger_counts.empty()) {
+    std::map<std::string, std::uint64_t> counts;
+    for (const auto& sc : in.server_conns) {
+      const auto& e = *sc.entry;
+      ++counts[e.closed_at ? netcore::to_string(e.reason) : "open"];
+    }
+    for (const auto& [reason, want] : x.ledger_counts) {
+      const std::uint64_t got = counts.count(reason) ? counts.at(reason) : 0;
+      if (got == want) continue;
+      Finding f;
+      f.kind = "ledger-count";
+      f.message = "server ledger has " + std::to_string(got) + " connection(s) " +
+                  (reason == "open" ? std::string("still open") : "closed with reason '" + reason + "'") +
+                  ", expected exactly " + std::to_string(want);
+      // Which ones: each with its group and its ledger history.
+      for (const auto& sc : in.server_conns) {
+        const auto& e = *sc.entry;
+        if ((e.closed_at ? netcore::to_string(e.reason) : "open") != reason) continue;
+        for (auto& line : entry_history(e, scale))
+          f.history.push_back(line + (sc.group.empty() ? "" : " [group " + sc.group + "]"));
+      }
+      out.push_back(std::move(f));
+    }
+  }
+
+  if (x.fd_delta_zero && in.fd_delta && *in.fd_delta != 0) {
+    Finding f;
+    f.kind = "fd-delta";
+    f.message = "the process holds " + std::to_string(*in.fd_delta) +
+                " more file descriptor(s) after the run than before it";
+    out.push_back(std::move(f));
+  }
+
+  if (x.no_pending_timers && in.pending_timers_after_teardown > 0) {
+    Finding f;
+    f.kind = "pending-timers";
+    f.message = std::to_string(in.pending_timers_after_teardown) +
+                " timer(s) still scheduled after every channel closed (a handler did not cancel its timer)";
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+}  // namespace connfail::scenarios

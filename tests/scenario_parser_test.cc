@@ -1,1 +1,3 @@
-// placeholder: being written
+#include <gtest/gtest.h>
+#include "scenarios/parser.h"
+TEST(Smoke, Builds) {}

@@ -1,0 +1,65 @@
+// The runner's view of a transport: where the server listens, how clients
+// reach it, how network faults are applied, and what belongs to the run.
+// One implementation per transport (runner_sim.cc, runner_asio.cc).
+// Internal to the runner.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netcore/channel.h"
+#include "netcore/connection_ledger.h"
+#include "scenarios/runner.h"
+
+namespace connfail::scenarios {
+
+class RunnerEnv {
+ public:
+  virtual ~RunnerEnv() = default;
+  virtual netcore::EventLoop& loop() = 0;
+  /// Loop time of the run's start.
+  virtual netcore::TimePoint epoch() const = 0;
+  /// Loop seconds per scenario second (1 on sim).
+  virtual double time_scale() const = 0;
+
+  virtual netcore::Transport& server_transport() = 0;
+  virtual netcore::Transport& backend_transport() = 0;
+  virtual netcore::Address server_listen_address() = 0;
+  virtual netcore::Address backend_listen_address() = 0;
+  virtual netcore::Address backend_connect_address(const netcore::Address& listening) = 0;
+  /// Called once the server listens (the real transport starts its fault
+  /// proxies in front of it).
+  virtual void server_started(const netcore::Address& listening) = 0;
+  virtual netcore::Transport& client_transport(int group, int index) = 0;
+  virtual netcore::Address client_connect_address(int group, const netcore::Address& server) = 0;
+
+  /// Starts (on = true) or ends a link fault for the given groups.
+  virtual void apply_link_fault(const Fault& f, const std::vector<int>& groups, bool on) = 0;
+  /// The group's hosts vanish: nothing reaches or leaves them any more.
+  virtual void vanish_group(int group) = 0;
+  /// A middlebox resets these connections of `group`.
+  virtual void reset_connections(int group, const std::vector<std::shared_ptr<netcore::Channel>>& chans) = 0;
+
+  virtual std::vector<netcore::SocketInfo> inventory() = 0;
+  /// Sockets that do not belong to the verdict (vanished hosts, fault proxies).
+  virtual bool excluded(const netcore::SocketInfo& s) = 0;
+  /// The client group a server-side (or backend-side) channel serves, "" if unknown.
+  virtual std::string group_of_server_conn(const netcore::LedgerEntry& e) = 0;
+
+  /// After the verdict's snapshot: stop fault machinery.
+  virtual void teardown() = 0;
+  /// Lets closes complete (bounded).
+  virtual void settle() = 0;
+  virtual std::optional<long long> fd_delta() = 0;
+  virtual std::uint64_t trace_hash() = 0;
+};
+
+std::unique_ptr<RunnerEnv> make_sim_env(const Scenario& s, const RunOptions& opts);
+std::unique_ptr<RunnerEnv> make_asio_env(const Scenario& s, const RunOptions& opts);
+inline std::unique_ptr<RunnerEnv> make_env(const Scenario& s, const RunOptions& opts) {
+  return opts.transport == TransportKind::Sim ? make_sim_env(s, opts) : make_asio_env(s, opts);
+}
+
+}  // namespace connfail::scenarios

@@ -1,0 +1,74 @@
+// The leak verdict: joins what the ledgers say netcore holds with what the
+// transport's inventory says the TCP stack holds, after a run and its quiesce
+// period, and turns every disagreement into a Finding. Internal to the runner.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "netcore/connection_ledger.h"
+#include "netcore/socket_owners.h"
+#include "scenarios/model.h"
+#include "scenarios/result.h"
+
+namespace connfail::scenarios {
+
+/// One connection's observed states, from the runner's periodic samples.
+struct ConnHistory {
+  std::vector<std::pair<double, std::string>> states;  // (scenario seconds, state) on change
+};
+
+/// What the runner hands to the verdict.
+struct VerdictInput {
+  const Scenario* scenario = nullptr;
+  double end_seconds = 0;  // scenario time of the verdict (duration + quiesce)
+  /// Inventory at the verdict, restricted to sockets that belong to the run
+  /// (vanished hosts and fault-proxy sockets already removed).
+  std::vector<netcore::OwnedSocket> sockets;
+  /// First time each (node, local, remote, state) was seen in this state
+  /// (scenario seconds), for transports that do not report time in state.
+  std::map<std::string, double> state_since;
+  std::map<std::string, ConnHistory> histories;  // key: conn_key()
+  /// Server-side channels (the acceptor's children), with their client group
+  /// ("" when unknown) and scenario-time open/close.
+  struct ServerConn {
+    const netcore::LedgerEntry* entry = nullptr;
+    std::string group;
+    int group_client = -1;
+  };
+  std::vector<ServerConn> server_conns;
+  /// Client-side channels with their group and the time they were meant to
+  /// close (scenario seconds; < 0: at the end of the run).
+  struct ClientConn {
+    const netcore::LedgerEntry* entry = nullptr;
+    std::string group;
+    double planned_close = -1;
+  };
+  std::vector<ClientConn> client_conns;
+  /// Groups whose hosts vanished (half-open) and when (scenario seconds).
+  std::map<std::string, double> vanished_at;
+  /// Groups hit by a fault aimed at them (or at all groups), per fault.
+  std::vector<FaultEvent> fault_events;
+  std::map<std::string, std::vector<std::string>> faults_by_group;  // "" = aimed at every group
+  /// Groups cut off by a disruptive fault (half-open, partition, RST, vanish,
+  /// server vanish): not "healthy" for healthy_clients_never_closed.
+  std::set<std::string> unhealthy_groups;
+  /// Channels open anywhere (ledgers other than clients') at the verdict that
+  /// should have closed: their peer is gone.
+  std::vector<const netcore::LedgerEntry*> stale_channels;
+  std::optional<long long> fd_delta;  // asio only
+  std::size_t pending_timers_after_teardown = 0;
+  /// Converts loop time to scenario seconds.
+  double time_scale = 1.0;
+};
+
+std::string conn_key(const std::string& node, const netcore::Address& local, const netcore::Address& remote);
+std::string conn_text(const netcore::Address& local, const netcore::Address& remote);
+
+/// Every finding the scenario's expectations turn up.
+std::vector<Finding> compute_findings(const VerdictInput& in);
+
+}  // namespace connfail::scenarios

@@ -1,0 +1,185 @@
+// The default scenario suite, run through the runner library:
+//  * every scenario in scenarios/*.yaml passes on the correct code, on each
+//    transport it declares;
+//  * every known-bug variant makes its scenario FAIL with the finding it is
+//    about, and every other leak check is shown to fail on a broken input;
+//  * report.json is byte-identical across two sim runs with the same seed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "reports/report_writer.h"
+#include "scenarios/parser.h"
+#include "scenarios/runner.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace connfail::scenarios;
+
+fs::path suite_dir() { return fs::path(CONNFAIL_SOURCE_DIR) / "scenarios"; }
+
+std::vector<std::string> suite_files() {
+  std::vector<std::string> v;
+  for (const auto& e : fs::directory_iterator(suite_dir()))
+    if (e.path().extension() == ".yaml") v.push_back(e.path().stem().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+Scenario load(const std::string& stem) {
+  auto pr = parse_scenario_file((suite_dir() / (stem + ".yaml")).string());
+  if (!pr.ok()) {
+    std::string all;
+    for (const auto& e : pr.errors) all += e.to_string() + "\n";
+    throw std::runtime_error(all);
+  }
+  return *pr.scenario;
+}
+
+std::string describe(const RunResult& r) {
+  std::string s;
+  for (const auto& f : r.findings) s += "  " + f.kind + ": " + f.message + "\n";
+  return s;
+}
+
+bool has_finding(const RunResult& r, const std::string& kind) {
+  return std::any_of(r.findings.begin(), r.findings.end(), [&](const Finding& f) { return f.kind == kind; });
+}
+
+RunResult run(const Scenario& s, TransportKind t, std::uint32_t seed, const std::string& variant = "") {
+  RunOptions o;
+  o.transport = t;
+  o.seed = seed;
+  o.variant = variant;
+  return run_scenario(s, o);
+}
+
+std::string test_name(const testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
+/// The suite's scenarios that declare transport `t` (each runs only where it
+/// says it can: nothing is skipped).
+std::vector<std::string> suite_files_for(TransportKind t) {
+  std::vector<std::string> v;
+  for (const auto& stem : suite_files()) {
+    const Scenario s = load(stem);
+    if (std::find(s.transports.begin(), s.transports.end(), t) != s.transports.end()) v.push_back(stem);
+  }
+  return v;
+}
+
+class SimSuite : public testing::TestWithParam<std::string> {};
+class AsioSuite : public testing::TestWithParam<std::string> {};
+
+TEST_P(SimSuite, PassesOnSim) {
+  const Scenario s = load(GetParam());
+  for (auto seed : s.seeds) {
+    const RunResult r = run(s, TransportKind::Sim, seed);
+    EXPECT_TRUE(r.passed) << s.name << " seed " << seed << ":\n" << describe(r);
+    EXPECT_GT(r.connections_opened, 0u);
+  }
+}
+
+TEST_P(AsioSuite, PassesOnAsio) {
+  const Scenario s = load(GetParam());
+  const RunResult r = run(s, TransportKind::Asio, s.seeds.front());
+  EXPECT_TRUE(r.passed) << s.name << ":\n" << describe(r);
+  EXPECT_GT(r.connections_opened, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, SimSuite, testing::ValuesIn(suite_files_for(TransportKind::Sim)), test_name);
+INSTANTIATE_TEST_SUITE_P(Scenarios, AsioSuite, testing::ValuesIn(suite_files_for(TransportKind::Asio)), test_name);
+
+TEST(DefaultSuite, EveryFileRunsOnSomeTransportAndTheRealSubsetIsNotEmpty) {
+  const auto all = suite_files();
+  const auto sim = suite_files_for(TransportKind::Sim);
+  const auto asio = suite_files_for(TransportKind::Asio);
+  EXPECT_GE(all.size(), 8u);
+  EXPECT_EQ(sim.size(), all.size()) << "every default scenario must run on sim";
+  EXPECT_FALSE(asio.empty());
+}
+
+struct VariantCase {
+  std::string variant;
+  std::string scenario;
+  TransportKind transport;
+  std::vector<std::string> findings;  // every one of these kinds must be reported
+};
+
+// Shown by ctest and gtest instead of the struct's raw bytes.
+void PrintTo(const VariantCase& c, std::ostream* os) {
+  *os << c.variant << " on " << c.scenario << " (" << to_string(c.transport) << ")";
+}
+
+std::string variant_name(const testing::TestParamInfo<VariantCase>& info) {
+  std::string n = info.param.variant + "_on_" + info.param.scenario + "_" + to_string(info.param.transport);
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
+class KnownBug : public testing::TestWithParam<VariantCase> {};
+
+TEST_P(KnownBug, FailsWithTheExpectedFindingAndTheCorrectCodePasses) {
+  const auto& c = GetParam();
+  const Scenario s = load(c.scenario);
+  const RunResult broken = run(s, c.transport, s.seeds.front(), c.variant);
+  EXPECT_FALSE(broken.passed) << "variant " << c.variant << " passed " << c.scenario;
+  for (const auto& kind : c.findings) EXPECT_TRUE(has_finding(broken, kind)) << "no " << kind << " finding:\n" << describe(broken);
+  const RunResult correct = run(s, c.transport, s.seeds.front());
+  EXPECT_TRUE(correct.passed) << describe(correct);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, KnownBug,
+    testing::Values(VariantCase{"accept-swallows-oom", "accept-oom", TransportKind::Sim, {"orphan", "close-wait"}},
+                    VariantCase{"accept-swallows-oom", "accept-oom", TransportKind::Asio, {"orphan", "fd-delta"}},
+                    VariantCase{"proxy-no-close", "proxy-one-side-dies", TransportKind::Sim, {"stale-channel"}},
+                    VariantCase{"proxy-no-close", "proxy-one-side-dies", TransportKind::Asio, {"stale-channel"}},
+                    VariantCase{"idle-last", "idle-handler-order", TransportKind::Sim, {"healthy-closed"}},
+                    VariantCase{"slow-heartbeat", "heartbeat-jitter", TransportKind::Sim, {"healthy-closed"}},
+                    VariantCase{"timer-leak", "rst-clients", TransportKind::Sim, {"pending-timers"}}),
+    variant_name);
+
+// The checks no variant above exercises, each shown to fail on a scenario
+// whose expectation the correct code cannot meet.
+TEST(LeakChecks, HalfOpenCheckFailsWhenTheIdleTimeIsLongerThanTheRun) {
+  Scenario s = load("idle-handler-order");
+  s.server.idle.reader = std::chrono::seconds(500);  // never fires within the run
+  const RunResult r = run(s, TransportKind::Sim, 1);
+  EXPECT_FALSE(r.passed);
+  EXPECT_TRUE(has_finding(r, "half-open-unreaped")) << describe(r);
+}
+
+TEST(LeakChecks, MaxOpenAndLedgerCountChecksFail) {
+  Scenario s = load("rst-clients");
+  s.expect.max_open_connections = 3;
+  s.expect.ledger_counts = {{"reset", 9}};
+  const RunResult r = run(s, TransportKind::Sim, 1);
+  EXPECT_FALSE(r.passed);
+  EXPECT_TRUE(has_finding(r, "max-open")) << describe(r);
+  EXPECT_TRUE(has_finding(r, "ledger-count")) << describe(r);
+}
+
+TEST(Determinism, SameSeedGivesByteIdenticalReportJson) {
+  const Scenario s = load("half-open-under-loss");
+  connfail::scenarios::Report a, b;
+  a.connfail_version = b.connfail_version = "test";
+  a.runs.push_back(run(s, TransportKind::Sim, 7));
+  b.runs.push_back(run(s, TransportKind::Sim, 7));
+  const std::string ja = connfail::reports::to_json(a).dump(2);
+  const std::string jb = connfail::reports::to_json(b).dump(2);
+  EXPECT_EQ(ja, jb);
+  EXPECT_NE(a.runs[0].trace_hash, 0u);
+  // A different seed gives a different trace.
+  const RunResult c = run(s, TransportKind::Sim, 8);
+  EXPECT_NE(a.runs[0].trace_hash, c.trace_hash);
+}
+
+}  // namespace
