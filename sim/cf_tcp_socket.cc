@@ -1,5 +1,8 @@
 #include "sim/cf_tcp_socket.h"
 
+#include <sstream>
+
+#include <ns3/inet-socket-address.h>
 #include <ns3/node.h>
 #include <ns3/object-factory.h>
 #include <ns3/rtt-estimator.h>
@@ -15,6 +18,22 @@
 namespace connfail::sim {
 
 NS_OBJECT_ENSURE_REGISTERED(CfTcpSocket);
+
+namespace {
+CfTcpSocket::StateObserver g_observer;
+uint64_t g_next_serial = 1;
+
+netcore::Address address_of(const ns3::Address& a) {
+  if (!ns3::InetSocketAddress::IsMatchingType(a)) return {};
+  const auto in = ns3::InetSocketAddress::ConvertFrom(a);
+  std::ostringstream os;
+  in.GetIpv4().Print(os);
+  return netcore::Address{os.str(), in.GetPort()};
+}
+}  // namespace
+
+void CfTcpSocket::SetStateObserver(StateObserver observer) { g_observer = std::move(observer); }
+void CfTcpSocket::ResetSerials() { g_next_serial = 1; }
 
 ns3::TypeId CfTcpSocket::GetTypeId() {
   static ns3::TypeId tid = ns3::TypeId("connfail::sim::CfTcpSocket")
@@ -34,12 +53,17 @@ CfTcpSocket::CfTcpSocket(const CfTcpSocket& other) : ns3::TcpSocketBase(other) {
 }
 
 void CfTcpSocket::HookState() {
+  m_serial = g_next_serial++;
   m_stateSince = ns3::Simulator::Now();
   m_state.ConnectWithoutContext(ns3::MakeCallback(&CfTcpSocket::OnState, this));
 }
 
-void CfTcpSocket::OnState(ns3::TcpSocket::TcpStates_t, ns3::TcpSocket::TcpStates_t) {
+void CfTcpSocket::OnState(ns3::TcpSocket::TcpStates_t from, ns3::TcpSocket::TcpStates_t to) {
   m_stateSince = ns3::Simulator::Now();
+  ns3::Address a;
+  if (GetSockName(a) == 0) m_local = address_of(a);
+  if (GetPeerName(a) == 0) m_peer = address_of(a);
+  if (g_observer) g_observer(*this, from, to);
 }
 
 ns3::Ptr<CfTcpSocket> CfTcpSocket::Create(ns3::Ptr<ns3::Node> node) {
@@ -145,6 +169,28 @@ uint32_t CfTcpSocket::SendDataPacket(ns3::SequenceNumber32 seq, uint32_t maxSize
   const uint32_t sent = ns3::TcpSocketBase::SendDataPacket(seq, maxSize, withAck);
   if (withAck && m_highTxAck < ack) m_highTxAck = ack;
   return sent;
+}
+
+int CfTcpSocket::Close() {
+  if (!m_appClosed) {
+    m_appClosed = true;
+    m_appClosedAt = ns3::Simulator::Now();
+  }
+  return ns3::TcpSocketBase::Close();
+}
+
+ns3::TcpSocket::TcpStates_t CfTcpSocket::LinuxState() const {
+  const auto s = m_state.Get();
+  if (m_appClosed && s == ns3::TcpSocket::ESTABLISHED) return ns3::TcpSocket::FIN_WAIT_1;
+  if (m_appClosed && s == ns3::TcpSocket::CLOSE_WAIT) return ns3::TcpSocket::LAST_ACK;
+  return s;
+}
+
+ns3::Time CfTcpSocket::LinuxStateSince() const {
+  const auto s = m_state.Get();
+  if (m_appClosed && (s == ns3::TcpSocket::ESTABLISHED || s == ns3::TcpSocket::CLOSE_WAIT))
+    return std::max(m_appClosedAt, m_stateSince);
+  return m_stateSince;
 }
 
 uint32_t CfTcpSocket::RxBufferedBytes() const { return m_tcb->m_rxBuffer->Size(); }

@@ -9,6 +9,7 @@
 #include <ns3/tcp-socket-base.h>
 
 #include <cstdint>
+#include <functional>
 
 #include "netcore/transport.h"
 
@@ -33,10 +34,32 @@ class CfTcpSocket : public ns3::TcpSocketBase {
 
   ns3::TcpSocket::TcpStates_t GetTcpState() const { return m_state.Get(); }
   ns3::Time StateSince() const { return m_stateSince; }
+  /// The state Linux would show, and since when. After the application's
+  /// close() with data still to send, ns-3 3.37 stays in ESTABLISHED (or
+  /// CLOSE_WAIT) until the FIN can go out (m_closeOnEmpty); Linux moves to
+  /// FIN_WAIT_1 (LAST_ACK) at close() and sends the FIN after the data. A
+  /// closed socket must not look like one the application still holds open.
+  ns3::TcpSocket::TcpStates_t LinuxState() const;
+  ns3::Time LinuxStateSince() const;
+  /// Records the application's close, then closes (see LinuxState()).
+  int Close() override;
   uint32_t RxBufferedBytes() const;
   /// RCV.NXT: the next sequence number expected from the peer (what an RST
   /// must carry to be accepted, RFC 5961).
   ns3::SequenceNumber32 RcvNxt() const;
+
+  /// Called on every state change of every CfTcpSocket, after it happened
+  /// (the SimWorld installs one; empty: none). `local`/`peer` are the last
+  /// addresses the socket had (empty host before it had an endpoint).
+  using StateObserver = std::function<void(const CfTcpSocket& s, ns3::TcpSocket::TcpStates_t from,
+                                           ns3::TcpSocket::TcpStates_t to)>;
+  static void SetStateObserver(StateObserver observer);
+  /// Serial numbers start again from 1 (a new world).
+  static void ResetSerials();
+  /// This socket's serial number: 1, 2, ... in creation order (forks included).
+  uint64_t Serial() const { return m_serial; }
+  const netcore::Address& LastLocal() const { return m_local; }
+  const netcore::Address& LastPeer() const { return m_peer; }
 
   /// Id of the connfail Socket/Listener that owns this socket (0: none).
   uint64_t owner_id = 0;
@@ -57,6 +80,10 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   void Detach();  // no owner, no callbacks
   void OnState(ns3::TcpSocket::TcpStates_t from, ns3::TcpSocket::TcpStates_t to);
   ns3::Time m_stateSince;
+  bool m_appClosed = false;
+  ns3::Time m_appClosedAt;
+  uint64_t m_serial = 0;
+  netcore::Address m_local, m_peer;
 };
 
 }  // namespace connfail::sim

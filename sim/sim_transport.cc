@@ -27,8 +27,6 @@ void TraceSink::event(std::int64_t time_ns, std::uint64_t socket, const char* wh
   mix(what, std::strlen(what));
 }
 
-namespace {
-
 TcpState to_state(ns3::TcpSocket::TcpStates_t s) {
   switch (s) {
     case ns3::TcpSocket::CLOSED: return TcpState::Closed;
@@ -45,6 +43,8 @@ TcpState to_state(ns3::TcpSocket::TcpStates_t s) {
     default: return TcpState::Closed;
   }
 }
+
+namespace {
 
 Address to_address(const ns3::Address& a) {
   if (ns3::InetSocketAddress::IsMatchingType(a)) {
@@ -472,7 +472,7 @@ std::vector<netcore::SocketInfo> SimTransport::inventory() const {
     auto s = ns3::DynamicCast<CfTcpSocket>(it->second);
     if (!s) continue;
     netcore::SocketInfo si;
-    si.state = to_state(s->GetTcpState());
+    si.state = to_state(s->LinuxState());
     si.socket_id = s->owner_id;
     si.held_by_app = s->owner_id != 0;
     si.role = s->is_listener ? netcore::SocketRole::Listener
@@ -481,7 +481,7 @@ std::vector<netcore::SocketInfo> SimTransport::inventory() const {
     ns3::Address a;
     if (s->GetSockName(a) == 0) si.local = to_address(a);
     if (s->GetPeerName(a) == 0) si.remote = to_address(a);
-    si.in_state_for = netcore::Duration((now - s->StateSince()).GetNanoSeconds());
+    si.in_state_for = netcore::Duration((now - s->LinuxStateSince()).GetNanoSeconds());
     si.node = name_;
     out.push_back(std::move(si));
   }

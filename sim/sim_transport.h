@@ -19,6 +19,9 @@ class SimSocket;
 class SimListener;
 struct TraceSink;
 
+/// ns-3's TCP state as netcore names it.
+netcore::TcpState to_state(ns3::TcpSocket::TcpStates_t s);
+
 class SimTransport final : public netcore::Transport {
  public:
   SimTransport(Ns3Loop& loop, ns3::Ptr<ns3::Node> node, std::string name, TraceSink& trace);

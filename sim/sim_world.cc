@@ -82,6 +82,8 @@ struct SimWorld::Impl {
   std::vector<bool> down;   // per node
   std::vector<Capture> captures;
   std::uint64_t dropped = 0;
+  std::map<uint32_t, std::string> node_names;  // ns-3 node id -> name
+  std::vector<StateChange> changes;
 
   void on_drop(ns3::Ptr<const ns3::Packet>) { ++dropped; }
 
@@ -262,6 +264,22 @@ SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
   ns3::Simulator::Stop(ns3::Seconds(0));
   ns3::Simulator::Run();
 
+  CfTcpSocket::ResetSerials();
+  for (std::size_t i = 0; i < impl_->names.size(); ++i)
+    impl_->node_names[impl_->nodes.Get(static_cast<uint32_t>(i))->GetId()] = impl_->names[i];
+  CfTcpSocket::SetStateObserver([impl = impl_.get()](const CfTcpSocket& s, ns3::TcpSocket::TcpStates_t from,
+                                                      ns3::TcpSocket::TcpStates_t to) {
+    StateChange c;
+    c.t = netcore::Duration(ns3::Simulator::Now().GetNanoSeconds());
+    c.socket = s.Serial();
+    auto n = impl->node_names.find(s.GetNode() ? s.GetNode()->GetId() : UINT32_MAX);
+    c.node = n == impl->node_names.end() ? "?" : n->second;
+    c.from = to_state(from);
+    c.to = to_state(to);
+    c.local = s.LastLocal();
+    c.remote = s.LastPeer();
+    impl->changes.push_back(std::move(c));
+  });
   for (std::size_t i = 0; i < impl_->names.size(); ++i) {
     const std::string& name = impl_->names[i];
     impl_->transports.emplace(
@@ -271,6 +289,7 @@ SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
 }
 
 SimWorld::~SimWorld() {
+  CfTcpSocket::SetStateObserver({});
   disable_pcap();
   impl_->transports.clear();
   ns3::Simulator::Destroy();
@@ -475,6 +494,7 @@ void SimWorld::disable_pcap() {
 }
 
 std::uint64_t SimWorld::trace_hash() const { return impl_->trace.hash; }
+const std::vector<StateChange>& SimWorld::state_changes() const { return impl_->changes; }
 std::uint64_t SimWorld::packets_sent() const { return impl_->trace.packets; }
 std::uint64_t SimWorld::packets_sent(const std::string& host) const {
   return impl_->link_of(host, "packets_sent").tx;

@@ -75,6 +75,16 @@ struct JitterSpec {
   bool allow_reorder = true;
 };
 
+/// One TCP state change of one simulated socket.
+struct StateChange {
+  netcore::Duration t{};   // simulated time
+  std::uint64_t socket = 0;  // serial number, unique in the world (1, 2, ... in creation order)
+  std::string node;
+  netcore::TcpState from = netcore::TcpState::Closed;
+  netcore::TcpState to = netcore::TcpState::Closed;
+  netcore::Address local, remote;  // the socket's addresses at that moment (empty before it had any)
+};
+
 class SimWorld {
  public:
   explicit SimWorld(WorldConfig cfg = {});
@@ -160,6 +170,9 @@ class SimWorld {
   std::vector<std::string> enable_pcap(const std::string& path_prefix, const std::string& host = {});
   /// Stops every capture and closes its file.
   void disable_pcap();
+
+  /// Every TCP state change of every socket so far, in time order.
+  const std::vector<StateChange>& state_changes() const;
 
   /// FNV-1a hash over every packet put on a link (time, device, bytes) and
   /// every transport event: equal for equal worlds, seeds and workloads.
