@@ -9,14 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "netcore/connection_ledger.h"
 #include "scenarios/model.h"
 
 namespace connfail::scenarios {
 
 /// One reason a run failed.
 struct Finding {
-  /// orphan | close-wait | half-open-unreaped | healthy-closed | max-open |
-  /// ledger-count | fd-delta | pending-timers | run-error
+  /// orphan | close-wait | stale-channel | half-open-unreaped | healthy-closed |
+  /// max-open | ledger-count | fd-delta | pending-timers | echo-mismatch |
+  /// run-error
   std::string kind;
   std::string message;     // one line a person can act on
   std::string connection;  // "10.1.1.1:49153 -> 10.1.0.1:7000" or "" when not about one
@@ -40,6 +42,36 @@ struct FaultEvent {
   std::string target;  // "all", group names, "server"
 };
 
+/// What one client sent and got back (echo and heartbeat clients with
+/// requests). In-process only: not in report.json.
+struct ClientOutcome {
+  std::string group;
+  int index = 0;
+  bool connected = false;
+  std::uint64_t bytes_sent = 0;      // request payload bytes written
+  std::uint64_t bytes_received = 0;  // echoed payload bytes read back
+  /// Every byte read back equals the byte sent at that offset: nothing was
+  /// lost in the middle, duplicated, reordered or corrupted (bytes still in
+  /// flight at the end are fine).
+  bool echo_in_order = true;
+  /// Bytes sent at least 1 s (scenario time) before the client's channel
+  /// closed (or the run ended): with no fault on the path, all of these must
+  /// have come back.
+  std::uint64_t bytes_sent_1s_before_end = 0;
+  double closed_at = -1;  // scenario seconds; -1: still open at the verdict
+  std::string close_reason;  // to_string(CloseReason) once closed
+};
+
+/// One TCP state change of a socket (sim only). In-process only.
+struct SocketStateChange {
+  double t = 0;  // scenario seconds
+  std::uint64_t socket = 0;
+  std::string node;
+  netcore::TcpState from = netcore::TcpState::Closed;
+  netcore::TcpState to = netcore::TcpState::Closed;
+  netcore::Address local, remote;
+};
+
 struct RunResult {
   std::string scenario;
   std::string file;
@@ -60,6 +92,11 @@ struct RunResult {
   double scenario_seconds = 0;  // duration + quiesce
   std::uint64_t trace_hash = 0;  // sim only; 0 on asio
   double wall_seconds = 0;       // not in report.json
+  // In-process only (property tests), not in report.json:
+  std::vector<ClientOutcome> clients;  // one per client, in group order
+  std::vector<SocketStateChange> state_changes;  // sim: every socket's TCP state changes, in time order
+  /// Every ledger entry (server, backend, client ledgers), at the verdict.
+  std::vector<netcore::LedgerEntry> ledger_entries;
 };
 
 /// A whole invocation: every scenario x transport x seed it ran.

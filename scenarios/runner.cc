@@ -53,12 +53,50 @@ PipelineEvent parse_pipeline_event(const std::string& name) {
   return PipelineEvent::Read;  // the parser rejects unknown names
 }
 
+/// One client's request stream: what was sent (and when), what came back,
+/// and whether what came back is exactly what was sent, in order.
+struct EchoStats {
+  std::uint64_t client = 0;  // seeds the byte pattern
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  bool in_order = true;
+  std::vector<std::pair<TimePoint, std::uint64_t>> sent_by;  // (loop time, bytes sent so far)
+
+  /// The byte at stream offset `i`: a hash, so that a lost, duplicated or
+  /// reordered chunk of any length shows as a mismatch.
+  std::uint8_t byte_at(std::uint64_t i) const {
+    std::uint64_t z = (i >> 3) ^ (client << 40) ^ 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return static_cast<std::uint8_t>(z >> ((i & 7) * 8));
+  }
+  Bytes next(std::uint32_t size, TimePoint now) {
+    Bytes b(size);
+    for (std::uint32_t k = 0; k < size; ++k) b[k] = byte_at(sent + k);
+    sent += size;
+    sent_by.emplace_back(now, sent);
+    return b;
+  }
+  void got(const Bytes& b) {
+    for (std::size_t k = 0; k < b.size() && in_order; ++k)
+      if (received + k >= sent || b[k] != byte_at(received + k)) in_order = false;
+    received += b.size();
+  }
+  std::uint64_t sent_before(TimePoint t) const {
+    std::uint64_t n = 0;
+    for (const auto& [at, total] : sent_by)
+      if (at <= t) n = total;
+    return n;
+  }
+};
+
 /// Client-side workload: periodic requests (raw bytes or DATA frames) and a
-/// count of what comes back.
+/// check of what comes back.
 class Requester final : public Handler {
  public:
-  Requester(Duration every, std::uint32_t size, bool framed, std::uint64_t* echoed)
-      : every_(every), size_(size), framed_(framed), echoed_(echoed) {}
+  Requester(Duration every, std::uint32_t size, bool framed, std::uint64_t* echoed, std::shared_ptr<EchoStats> stats)
+      : every_(every), size_(size), framed_(framed), echoed_(echoed), stats_(std::move(stats)) {}
   void channel_active(Context& ctx) override {
     if (every_ > Duration::zero()) arm(ctx);
     ctx.fire_channel_active();
@@ -66,10 +104,12 @@ class Requester final : public Handler {
   void channel_read(Context& ctx, std::any msg) override {
     if (const auto* b = std::any_cast<Bytes>(&msg)) {
       *echoed_ += b->size();
+      stats_->got(*b);
       return;
     }
     if (const auto* f = std::any_cast<Frame>(&msg); f && f->kind == FrameKind::Data) {
       *echoed_ += f->payload.size();
+      stats_->got(f->payload);
       return;
     }
     ctx.fire_channel_read(std::move(msg));
@@ -87,7 +127,7 @@ class Requester final : public Handler {
       timer_ = 0;
       auto ch = weak.lock();
       if (!ch || !ch->is_active()) return;
-      Bytes payload(size_, static_cast<std::uint8_t>('r'));
+      Bytes payload = stats_->next(size_, ch->loop().now());
       if (framed_)
         ch->write_and_flush(Frame{FrameKind::Data, std::move(payload)});
       else
@@ -103,6 +143,7 @@ class Requester final : public Handler {
   std::uint32_t size_;
   bool framed_;
   std::uint64_t* echoed_;
+  std::shared_ptr<EchoStats> stats_;
   TimerId timer_ = 0;
 };
 
@@ -143,6 +184,7 @@ struct ClientRt {
   std::weak_ptr<Channel> channel;
   std::uint64_t ledger_id = 0;
   double planned_close = -1;
+  std::shared_ptr<EchoStats> stats = std::make_shared<EchoStats>();
 };
 
 }  // namespace
@@ -265,7 +307,10 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
   std::set<std::string> unhealthy;
   std::vector<ClientRt> clients;
   for (std::size_t g = 0; g < s.clients.size(); ++g)
-    for (int i = 0; i < s.clients[g].count; ++i) clients.push_back({static_cast<int>(g), i, {}, 0, -1});
+    for (int i = 0; i < s.clients[g].count; ++i) {
+      clients.push_back({static_cast<int>(g), i, {}, 0, -1});
+      clients.back().stats->client = clients.size();
+    }
 
   auto vanish_group = [&](int g) {
     const std::string& name = s.clients[static_cast<std::size_t>(g)].name;
@@ -299,9 +344,10 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
       auto base = init;
       std::uint64_t* echoed_p = &echoed;
       const std::uint32_t size = g.request_size;
-      init = [base, every, size, framed, echoed_p](Channel& ch) {
+      auto stats = cp->stats;
+      init = [base, every, size, framed, echoed_p, stats](Channel& ch) {
         if (base) base(ch);
-        ch.pipeline().add_last("requests", std::make_shared<Requester>(every, size, framed, echoed_p));
+        ch.pipeline().add_last("requests", std::make_shared<Requester>(every, size, framed, echoed_p, stats));
       };
       ChannelOptions co;
       co.label = g.name;
@@ -536,6 +582,46 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
   in.fd_delta = env->fd_delta();
 
   r.findings = compute_findings(in);
+  // Echoed bytes must be the bytes sent, in order, whatever the faults: TCP
+  // and a correct server (or proxy) never reorder, duplicate or corrupt.
+  for (const auto& c : clients) {
+    ClientOutcome o;
+    o.group = s.clients[static_cast<std::size_t>(c.group)].name;
+    o.index = c.index;
+    o.connected = c.ledger_id != 0;
+    o.bytes_sent = c.stats->sent;
+    o.bytes_received = c.stats->received;
+    o.echo_in_order = c.stats->in_order;
+    TimePoint end = end_of_run;
+    if (c.ledger_id != 0) {
+      const LedgerEntry& e = client_entries.at(c.ledger_id - 1);
+      if (e.closed_at) {
+        end = std::min(end, *e.closed_at);
+        o.closed_at = seconds_of(*e.closed_at - env->epoch()) / scale;
+        o.close_reason = netcore::to_string(e.reason);
+      }
+    }
+    o.bytes_sent_1s_before_end = c.stats->sent_before(end - T(std::chrono::seconds(1)));
+    if (!o.echo_in_order) {
+      Finding f;
+      f.kind = "echo-mismatch";
+      f.message = "client " + std::to_string(c.index) + " of group '" + o.group +
+                  "' got back bytes that differ from what it sent at the same offset (lost, duplicated, "
+                  "reordered or corrupted on the way)";
+      if (c.ledger_id != 0) {
+        const LedgerEntry& e = client_entries.at(c.ledger_id - 1);
+        f.connection = conn_text(e.local, e.remote);
+      }
+      f.faults_seen = faults_by_group[""];
+      const auto& mine = faults_by_group[o.group];
+      f.faults_seen.insert(f.faults_seen.end(), mine.begin(), mine.end());
+      r.findings.push_back(std::move(f));
+    }
+    r.clients.push_back(std::move(o));
+  }
+  r.state_changes = env->state_changes();
+  for (const auto* l : {&server_entries, &backend_entries, &client_entries})
+    r.ledger_entries.insert(r.ledger_entries.end(), l->begin(), l->end());
   for (const auto& e : server_entries)
     if (e.side == Side::Server) ++r.connections_opened;
   for (const auto& sc : in.server_conns) {

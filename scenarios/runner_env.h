@@ -54,6 +54,8 @@ class RunnerEnv {
   virtual void settle() = 0;
   virtual std::optional<long long> fd_delta() = 0;
   virtual std::uint64_t trace_hash() = 0;
+  /// Every socket's TCP state changes so far (sim; empty elsewhere).
+  virtual std::vector<SocketStateChange> state_changes() { return {}; }
 };
 
 std::unique_ptr<RunnerEnv> make_sim_env(const Scenario& s, const RunOptions& opts);

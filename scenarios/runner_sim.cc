@@ -140,6 +140,14 @@ class SimEnv final : public RunnerEnv {
   }
   std::optional<long long> fd_delta() override { return std::nullopt; }
   std::uint64_t trace_hash() override { return world_->trace_hash(); }
+  std::vector<SocketStateChange> state_changes() override {
+    std::vector<SocketStateChange> out;
+    out.reserve(world_->state_changes().size());
+    for (const auto& c : world_->state_changes())
+      out.push_back({std::chrono::duration<double>(c.t - epoch_).count(), c.socket, c.node, c.from, c.to, c.local,
+                     c.remote});
+    return out;
+  }
 
  private:
   const Scenario& s_;

@@ -97,6 +97,34 @@ TEST_P(AsioSuite, PassesOnAsio) {
 INSTANTIATE_TEST_SUITE_P(Scenarios, SimSuite, testing::ValuesIn(suite_files_for(TransportKind::Sim)), test_name);
 INSTANTIATE_TEST_SUITE_P(Scenarios, AsioSuite, testing::ValuesIn(suite_files_for(TransportKind::Asio)), test_name);
 
+/// Counterexamples the property tests found, fixed since: each must pass.
+std::vector<std::string> regression_files() {
+  std::vector<std::string> v;
+  for (const auto& e : fs::directory_iterator(fs::path(CONNFAIL_SOURCE_DIR) / "tests" / "fixtures" / "scenarios" /
+                                              "regressions"))
+    if (e.path().extension() == ".yaml") v.push_back(e.path().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+class Regression : public testing::TestWithParam<std::string> {};
+
+TEST_P(Regression, PassesOnSim) {
+  auto pr = parse_scenario_file(GetParam());
+  ASSERT_TRUE(pr.ok()) << pr.errors.front().to_string();
+  for (auto seed : pr.scenario->seeds) {
+    const RunResult r = run(*pr.scenario, TransportKind::Sim, seed);
+    EXPECT_TRUE(r.passed) << GetParam() << " seed " << seed << ":\n" << describe(r);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Regressions, Regression, testing::ValuesIn(regression_files()),
+                         [](const testing::TestParamInfo<std::string>& i) {
+                           std::string n = fs::path(i.param).stem().string();
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
 TEST(DefaultSuite, EveryFileRunsOnSomeTransportAndTheRealSubsetIsNotEmpty) {
   const auto all = suite_files();
   const auto sim = suite_files_for(TransportKind::Sim);
