@@ -46,6 +46,7 @@ void Channel::activate() {
   self_ = shared_from_this();
   id_ = ledger_.open(side_, socket_ ? socket_->id() : 0, local_address(), remote_address(),
                      loop_.now(), options_.label);
+  ledger_.attach(id_, weak_from_this());
   if (socket_) socket_->set_handler(this);
   pipeline_.fire_channel_active();
   if (state_ == ChannelState::Active && options_.auto_read && socket_) socket_->set_reading(true);

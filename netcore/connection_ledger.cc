@@ -59,6 +59,19 @@ void ConnectionLedger::close(std::uint64_t id, TimePoint now, CloseReason reason
   e.reason = reason;
   e.detail = std::move(detail);
   --open_;
+  channels_.erase(id);
+}
+
+void ConnectionLedger::attach(std::uint64_t id, std::weak_ptr<Channel> channel) {
+  if (id == 0 || id > entries_.size() || entries_[id - 1].closed_at) return;
+  channels_[id] = std::move(channel);
+}
+
+std::vector<std::shared_ptr<Channel>> ConnectionLedger::open_channels() const {
+  std::vector<std::shared_ptr<Channel>> out;
+  for (const auto& [id, weak] : channels_)
+    if (auto ch = weak.lock()) out.push_back(std::move(ch));
+  return out;
 }
 
 const LedgerEntry* ConnectionLedger::find(std::uint64_t id) const {

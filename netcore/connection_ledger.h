@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +13,8 @@
 #include "netcore/transport.h"
 
 namespace netcore {
+
+class Channel;
 
 enum class Side { Server, Client };
 const char* to_string(Side s);
@@ -60,9 +64,17 @@ class ConnectionLedger {
   std::size_t count(CloseReason r) const;
   std::vector<LedgerEntry> open_entries() const;
 
+  /// The channel behind open entry `id` (Channel::activate attaches it), so
+  /// that whoever shuts a world down can close what is still open, like
+  /// Netty's ChannelGroup. Held weakly; dropped at close.
+  void attach(std::uint64_t id, std::weak_ptr<Channel> channel);
+  /// Every attached channel still open, in id order.
+  std::vector<std::shared_ptr<Channel>> open_channels() const;
+
  private:
   std::vector<LedgerEntry> entries_;  // index = id - 1
   std::size_t open_ = 0;
+  std::map<std::uint64_t, std::weak_ptr<Channel>> channels_;
 };
 
 }  // namespace netcore

@@ -570,13 +570,10 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
     if (auto ch = c.channel.lock()) ch->abort();
   env->teardown();
   loop.run_until([&] { return server_ledger.open_count() == 0; }, T(std::chrono::seconds(1)));
-  // Close the stale ones too, so the timer check sees a clean slate.
-  {
-    std::vector<std::shared_ptr<Channel>> rest;
-    if (acceptor)
-      for (auto& ch : acceptor->children()) rest.push_back(ch);
-    for (auto& ch : rest) ch->abort();
-  }
+  // Close the stale ones too (whatever a broken variant left open), so the
+  // timer check sees a clean slate and nothing outlives the transport.
+  for (auto* l : {&server_ledger, &backend_ledger, &client_ledger})
+    for (auto& ch : l->open_channels()) ch->abort();
   env->settle();
   in.pending_timers_after_teardown = loop.pending_timers();
   in.fd_delta = env->fd_delta();
@@ -632,6 +629,12 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
   r.scenario_seconds = seconds_of(s.duration + s.quiesce);
   r.trace_hash = env->trace_hash();
   r.passed = r.findings.empty();
+  // Everything that holds transport objects goes before the transport
+  // itself (the swallowing acceptor keeps its leaked sockets until now).
+  acceptor.reset();
+  swallowing.reset();
+  backend_acceptor.reset();
+  clients.clear();
   env.reset();
   r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return r;

@@ -315,3 +315,15 @@ TEST(Pipeline, AThrowOnAnyEventClosesWithReasonException) {
 }
 
 }  // namespace
+
+TEST(Ledger, OpenChannelsListsTheChannelWhileOpenAndDropsItAtClose) {
+  netcore::testing::EmbeddedChannel ec;
+  auto open = ec.ledger().open_channels();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].get(), &ec.channel());
+  open.clear();
+  ec.channel().close();
+  ec.run_pending();
+  EXPECT_TRUE(ec.ledger().open_channels().empty());
+  EXPECT_EQ(ec.ledger().open_count(), 0u);
+}
