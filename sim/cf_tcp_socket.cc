@@ -45,7 +45,7 @@ ns3::TypeId CfTcpSocket::GetTypeId() {
 
 CfTcpSocket::CfTcpSocket() { HookState(); }
 
-CfTcpSocket::CfTcpSocket(const CfTcpSocket& other) : ns3::TcpSocketBase(other) {
+CfTcpSocket::CfTcpSocket(const CfTcpSocket& other) : ns3::TcpSocketBase(other), accept_gate(other.accept_gate) {
   // A forked child belongs to nobody until the listener adopts it.
   owner_id = 0;
   is_listener = false;
@@ -99,17 +99,50 @@ void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& 
                               const ns3::Address& to) {
   ns3::TcpHeader h;
   packet->PeekHeader(h);
+  const uint8_t flags = h.GetFlags();
+  const bool ack_only = (flags & ns3::TcpHeader::ACK) && !(flags & (ns3::TcpHeader::SYN | ns3::TcpHeader::RST));
+  // The accept queue is full: the ACK completing this handshake is dropped
+  // (see accept_gate); the SYN-ACK retransmission timer keeps running.
+  if (m_state.Get() == SYN_RCVD && ack_only && accept_gate && !accept_gate()) {
+    ++gated_acks;
+    return;
+  }
+  // A retransmitted SYN-ACK on an established connection (its first ACK was
+  // dropped, e.g. by a full accept queue): Linux answers with an ACK, which
+  // completes the handshake once the peer has room. ns-3 3.37 ignores it.
+  if (m_state.Get() == ESTABLISHED && (flags & ns3::TcpHeader::SYN) && (flags & ns3::TcpHeader::ACK) &&
+      !(flags & ns3::TcpHeader::RST)) {
+    SendEmptyPacket(ns3::TcpHeader::ACK);
+    return;
+  }
+  // An ACK-bearing segment for no connection, reaching a listener (e.g. the
+  // client of a handshake the server gave up in SYN_RCVD, sending data):
+  // RFC 793 and Linux answer <SEQ=SEG.ACK><CTL=RST>; ns-3 3.37 drops it and
+  // the client would retransmit into silence until it times out.
+  if (is_listener && m_state.Get() == LISTEN && ack_only && ns3::InetSocketAddress::IsMatchingType(from) &&
+      ns3::InetSocketAddress::IsMatchingType(to)) {
+    const auto src = ns3::InetSocketAddress::ConvertFrom(from);
+    const auto dst = ns3::InetSocketAddress::ConvertFrom(to);
+    ns3::TcpHeader rst;
+    rst.SetFlags(ns3::TcpHeader::RST);
+    rst.SetSequenceNumber(h.GetAckNumber());
+    rst.SetAckNumber(ns3::SequenceNumber32(0));
+    rst.SetSourcePort(dst.GetPort());
+    rst.SetDestinationPort(src.GetPort());
+    rst.SetWindowSize(0);
+    m_tcp->SendPacket(ns3::Create<ns3::Packet>(), rst, dst.GetIpv4(), src.GetIpv4());
+    return;
+  }
   // A RST answering our SYN (with an acceptable ACK) is a refused connect, as
   // on Linux (ECONNREFUSED); ns-3 3.37 ignores it and retries the SYN.
-  if (m_state.Get() == SYN_SENT && (h.GetFlags() & ns3::TcpHeader::RST) &&
-      (h.GetFlags() & ns3::TcpHeader::ACK) &&
+  if (m_state.Get() == SYN_SENT && (flags & ns3::TcpHeader::RST) && (flags & ns3::TcpHeader::ACK) &&
       h.GetAckNumber() == m_tcb->m_nextTxSequence + ns3::SequenceNumber32(1)) {
     refused = true;
     NotifyConnectionFailed();
     return;
   }
   if (m_timestampEnabled) {
-    if ((h.GetFlags() & ns3::TcpHeader::RST) && !h.HasOption(ns3::TcpOption::TS)) {
+    if ((flags & ns3::TcpHeader::RST) && !h.HasOption(ns3::TcpOption::TS)) {
       packet->RemoveHeader(h);
       auto ts = ns3::CreateObject<ns3::TcpOptionTS>();
       ts->SetTimestamp(m_timestampToEcho);

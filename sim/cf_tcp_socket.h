@@ -68,6 +68,15 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   bool is_listener = false;
   /// Set when a connect was answered with RST.
   bool refused = false;
+  /// Listener: may one more connection join its accept queue now? Forked
+  /// children inherit it. While it says no, a SYN_RCVD child drops the ACK
+  /// that would complete its handshake (Linux: tcp_v4_syn_recv_sock fails
+  /// on sk_acceptq_is_full): the client believes it is connected, the child
+  /// retransmits its SYN-ACK, and the first ACK after the queue has room
+  /// completes it. Empty: always yes.
+  std::function<bool()> accept_gate;
+  /// Handshake-completing ACKs dropped by accept_gate (this socket).
+  uint64_t gated_acks = 0;
 
  protected:
   ns3::Ptr<ns3::TcpSocketBase> Fork() override;

@@ -295,6 +295,13 @@ class SimListener final : public netcore::Listener, public std::enable_shared_fr
                                std::to_string(opts.address.port) + ": address in use");
     }
     sock_->Listen();
+    // Linux checks the accept queue at the SYN and again at the ACK that
+    // completes the handshake (see CfTcpSocket::accept_gate).
+    std::weak_ptr<SimListener> weak = weak_from_this();
+    sock_->accept_gate = [weak] {
+      auto self = weak.lock();
+      return self && self->can_queue();
+    };
     sock_->SetAcceptCallback(ns3::MakeCallback(&SimListener::OnRequest, this),
                              ns3::MakeCallback(&SimListener::OnAccepted, this));
     ns3::Address a;
@@ -329,9 +336,10 @@ class SimListener final : public netcore::Listener, public std::enable_shared_fr
   }
 
  private:
-  bool OnRequest(ns3::Ptr<ns3::Socket>, const ns3::Address&) {
-    return open_ && !(paused_ && queue_.size() > static_cast<std::size_t>(backlog_));
-  }
+  /// Room for one more completed connection: accepting, or the queue holds
+  /// at most backlog (Linux's sk_acceptq_is_full is queued > backlog).
+  bool can_queue() const { return open_ && !(paused_ && queue_.size() > static_cast<std::size_t>(backlog_)); }
+  bool OnRequest(ns3::Ptr<ns3::Socket>, const ns3::Address&) { return can_queue(); }
   void OnAccepted(ns3::Ptr<ns3::Socket> s, const ns3::Address&) {
     auto child = ns3::DynamicCast<CfTcpSocket>(s);
     t_.ns3_loop().dispatch([&] {
