@@ -76,7 +76,7 @@ void Acceptor::on_accept(std::shared_ptr<Socket> socket) {
       backoff_timer_ = transport_.loop().schedule(options_.error_backoff, [weak] {
         if (auto self = weak.lock()) {
           self->backoff_timer_ = 0;
-          self->listener_->resume();
+          if (!self->user_paused_) self->listener_->resume();
         }
       });
     }
@@ -88,6 +88,16 @@ std::vector<std::shared_ptr<Channel>> Acceptor::children() {
   for (auto& w : children_)
     if (auto c = w.lock(); c && c->is_active()) out.push_back(c);
   return out;
+}
+
+void Acceptor::pause_accepting() {
+  user_paused_ = true;
+  listener_->pause();
+}
+
+void Acceptor::resume_accepting() {
+  user_paused_ = false;
+  if (!backoff_timer_) listener_->resume();  // else the back-off resumes it
 }
 
 void Acceptor::close() {

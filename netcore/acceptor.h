@@ -41,6 +41,12 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
   ~Acceptor();
 
   Listener& listener() { return *listener_; }
+  /// Stops taking connections from the accept queue until resume_accepting()
+  /// (the kernel keeps completing handshakes into it up to the backlog). The
+  /// error back-off never resumes a listener paused here.
+  void pause_accepting();
+  void resume_accepting();
+  bool accepting_paused() const { return user_paused_; }
   Address local_address() const { return listener_->local_address(); }
   std::uint64_t accepted() const { return accepted_; }
   std::uint64_t accept_failures() const { return failures_; }
@@ -54,6 +60,7 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
  private:
   Acceptor(Transport& t, ConnectionLedger& ledger, PipelineInit init, AcceptorOptions options);
   void on_accept(std::shared_ptr<Socket> socket);
+  bool user_paused_ = false;
 
   Transport& transport_;
   ConnectionLedger& ledger_;

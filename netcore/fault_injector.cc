@@ -16,7 +16,10 @@ void FaultInjector::throw_on_nth(std::string handler, PipelineEvent event, std::
   rules_[{std::move(handler), event}] = r;
 }
 
-void FaultInjector::fail_registration_every(std::uint64_t k) { reg_every_ = k; }
+void FaultInjector::fail_registration_every(std::uint64_t k) {
+  reg_every_ = k;
+  reg_since_ = 0;
+}
 void FaultInjector::fail_registration_with_probability(double p) { reg_probability_ = p; }
 
 void FaultInjector::before_handler(const std::string& handler, PipelineEvent event) {
@@ -39,8 +42,9 @@ void FaultInjector::before_handler(const std::string& handler, PipelineEvent eve
 
 void FaultInjector::before_child_registration() {
   ++registrations_;
+  ++reg_since_;
   bool fire = false;
-  if (reg_every_ != 0 && registrations_ % reg_every_ == 0) fire = true;
+  if (reg_every_ != 0 && reg_since_ % reg_every_ == 0) fire = true;
   if (!fire && reg_probability_ > 0.0)
     fire = std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < reg_probability_;
   if (fire) {

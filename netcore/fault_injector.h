@@ -34,7 +34,8 @@ class FaultInjector {
   /// Throw InjectedFault from `handler` on the n-th occurrence (1-based) of
   /// `event` across all channels sharing this injector, and only then.
   void throw_on_nth(std::string handler, PipelineEvent event, std::uint64_t n);
-  /// Fail every k-th child registration (k >= 1) with std::bad_alloc.
+  /// Fail every k-th child registration with std::bad_alloc, counting from
+  /// this call (the k-th, 2k-th, ... registration after it). 0: off.
   void fail_registration_every(std::uint64_t k);
   /// Fail child registrations with probability p.
   void fail_registration_with_probability(double p);
@@ -57,6 +58,7 @@ class FaultInjector {
   std::uint64_t reg_every_ = 0;
   double reg_probability_ = 0.0;
   std::uint64_t registrations_ = 0;
+  std::uint64_t reg_since_ = 0;  // registrations since fail_registration_every()
   std::uint64_t handler_faults_ = 0;
   std::uint64_t registration_failures_ = 0;
   std::mt19937_64 rng_;

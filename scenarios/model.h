@@ -134,8 +134,9 @@ struct Fault {
   Duration latency{};
   // Bandwidth (bytes per second)
   std::uint64_t bytes_per_second = 0;
-  // HandlerException: handler name in the server pipeline ("echo", "frame-decoder",
-  // "heartbeat-responder", "idle", ...) and event ("read", "active", ...)
+  // HandlerException: handler name in the server pipeline ("echo", "idle",
+  // "frame-decoder", "heartbeat", "proxy-frontend", ...; a name no handler has
+  // never throws) and event ("read", "active", ...)
   std::string handler;
   std::string event = "read";
   double probability = 0.0;

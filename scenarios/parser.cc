@@ -475,6 +475,7 @@ const std::vector<std::string>& close_reason_names() {
                           CloseReason::Exception, CloseReason::AcceptFailure, CloseReason::WriteError,
                           CloseReason::TimedOut, CloseReason::Error})
       out.emplace_back(netcore::to_string(r));
+    out.emplace_back("open");  // still open at the verdict
     return out;
   }();
   return v;
@@ -498,11 +499,13 @@ bool is_data_rate(const std::string& s) {
   const std::string unit = s.substr(i);
   if (number.empty() || number.find('.') != number.rfind('.') || number == ".") return false;
   if (std::strtod(number.c_str(), nullptr) <= 0) return false;
-  static const char* const prefixes[] = {"", "k", "K", "M", "G", "Ki", "Mi", "Gi"};
-  static const char* const bases[] = {"bps", "b/s", "Bps", "B/s"};
-  for (const char* p : prefixes)
-    for (const char* b : bases)
-      if (unit == std::string(p) + b) return true;
+  // Exactly the units ns-3 3.37's DataRate parser knows (data-rate.cc):
+  // anything else aborts the simulator at run time.
+  static const char* const units[] = {
+      "bps",  "b/s",  "Bps",  "B/s",  "kbps", "kb/s", "Kbps",  "Kb/s",  "kBps",  "kB/s",  "KBps",  "KB/s",  "Kib/s",
+      "KiB/s", "Mbps", "Mb/s", "MBps", "MB/s", "Mib/s", "MiB/s", "Gbps", "Gb/s", "GBps", "GB/s", "Gib/s", "GiB/s"};
+  for (const char* u : units)
+    if (unit == u) return true;
   return false;
 }
 
@@ -1045,6 +1048,8 @@ class Parser {
         }
         if (uniform && !get("max")) m.missing(c_, "max", "the largest extra delay per packet (e.g. 20ms)");
         if (!uniform && !get("sd")) m.missing(c_, "sd", "the standard deviation of the extra delay (e.g. 5ms)");
+        // Without a bound the draws would be clamped to [0, 0]: no jitter.
+        if (!uniform && !get("bound")) f.bound = f.mean + 4 * f.sd;
         if (const Item* it = get("reorder"))
           if (auto b = read_bool(c_, it->value)) f.reorder = *b;
         break;

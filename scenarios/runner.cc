@@ -241,7 +241,16 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
     if (spec.kind == ServerKind::Proxy) {
       AcceptorOptions bo;
       bo.listen.address = env->backend_listen_address();
-      backend_acceptor = Acceptor::start(env->backend_transport(), backend_ledger, echo_server(), bo);
+      // The backend: a plain echo server, or a heartbeat server (frame codec,
+      // PING answered with PONG, DATA echoed) without an idle check.
+      ServerSpec heartbeat_backend;
+      heartbeat_backend.kind = ServerKind::Heartbeat;
+      const PipelineInit backend_init =
+          spec.backend == ServerKind::Heartbeat
+              ? server_pipeline(heartbeat_backend, Duration::zero(), Duration::zero(), Duration::zero(),
+                                PipelineOrder::IdleFirst, false)
+              : echo_server();
+      backend_acceptor = Acceptor::start(env->backend_transport(), backend_ledger, backend_init, bo);
       const Address backend = env->backend_connect_address(backend_acceptor->local_address());
       PipelineInit proxy =
           variant == "proxy-no-close"
@@ -431,8 +440,20 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
         });
         break;
       case FaultKind::AcceptPause:
-        at(f.at, [&listener] { listener.pause(); });
-        at(f.at + f.duration, [&listener] { listener.resume(); });
+        // Through the acceptor, so that its error back-off cannot end the
+        // pause early.
+        at(f.at, [&] {
+          if (acceptor)
+            acceptor->pause_accepting();
+          else
+            listener.pause();
+        });
+        at(f.at + f.duration, [&] {
+          if (acceptor)
+            acceptor->resume_accepting();
+          else
+            listener.resume();
+        });
         break;
       case FaultKind::HandlerException: {
         const PipelineEvent event = parse_pipeline_event(f.event);
@@ -454,7 +475,10 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
             injector.fail_registration_with_probability(f.probability);
         });
         if (f.duration > Duration::zero())
-          at(f.at + f.duration, [&injector] { injector.fail_registration_with_probability(0.0); });
+          at(f.at + f.duration, [&injector] {
+            injector.fail_registration_every(0);
+            injector.fail_registration_with_probability(0.0);
+          });
         break;
       case FaultKind::Rst:
         at(f.at, [&, gs] {

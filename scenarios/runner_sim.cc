@@ -53,6 +53,7 @@ class SimEnv final : public RunnerEnv {
     wc.link.rate = s.link_rate;
     wc.link.delay = s.link_delay;
     wc.backend = s.server.kind == ServerKind::Proxy;
+    wc.backend_link = wc.link;  // `link` applies to the backend's link too
     world_ = std::make_unique<sim::SimWorld>(wc);
     for (std::size_t g = 0; g < hosts_.size(); ++g)
       for (const auto& h : hosts_[g]) host_group_[world_->address_of(h)] = s.clients[g].name;
@@ -103,6 +104,8 @@ class SimEnv final : public RunnerEnv {
               j.sd = f.sd;
               j.bound = f.bound;
               j.allow_reorder = f.reorder;
+              j.to_server = f.direction != Direction::FromServer;
+              j.from_server = f.direction != Direction::ToServer;
             }
             world_->set_jitter(h, j);
             break;

@@ -51,7 +51,7 @@ bool JitterChannel::TransmitStart(ns3::Ptr<const ns3::Packet> p, ns3::Ptr<ns3::P
   const uint32_t wire = src == GetSource(0) ? 0 : 1;
   ns3::Ptr<ns3::PointToPointNetDevice> dst = GetDestination(wire);
   ns3::Time extra;
-  switch (m_mode) {
+  switch (m_wires[wire] ? m_mode : Mode::None) {
     case Mode::None:
       break;
     case Mode::Uniform:

@@ -22,6 +22,8 @@ class JitterChannel : public ns3::PointToPointChannel {
   /// Extra delay N(mean, sd) clamped to [0, bound] per packet.
   void SetNormalJitter(ns3::Time mean, ns3::Time sd, ns3::Time bound, bool allow_reorder);
   void ClearJitter();
+  /// Which wires get the extra delay: wire 0 carries what device 0 sends.
+  void SetJitterDirections(bool wire0, bool wire1) { m_wires = {wire0, wire1}; }
   int64_t AssignStreams(int64_t stream);
 
   bool TransmitStart(ns3::Ptr<const ns3::Packet> p, ns3::Ptr<ns3::PointToPointNetDevice> src,
@@ -38,6 +40,7 @@ class JitterChannel : public ns3::PointToPointChannel {
   ns3::Time m_max, m_mean, m_sd, m_bound;
   ns3::Ptr<ns3::UniformRandomVariable> m_uniform;
   ns3::Ptr<ns3::NormalRandomVariable> m_normal;
+  std::array<bool, 2> m_wires{true, true};
   std::array<ns3::Time, 2> m_lastArrival{};
   std::array<uint64_t, 2> m_sent{};
   std::array<uint64_t, 2> m_delivered{};

@@ -4,6 +4,8 @@
 #include <ns3/error-model.h>
 #include <ns3/random-variable-stream.h>
 
+#include "sim/sim_world.h"
+
 namespace connfail::sim {
 
 /// Gilbert-Elliott: a two-state Markov chain (good, bad). Per packet the
@@ -48,5 +50,10 @@ class LinkErrorModel : public ns3::ErrorModel {
   bool dark_ = false;
   ns3::Ptr<ns3::ErrorModel> loss_;
 };
+
+/// The ns-3 error model for `spec`, drawing from random stream `stream`
+/// (and `stream + 1` for burst sizes); null for LossSpec::Kind::None.
+/// Throws std::invalid_argument for out-of-range values.
+ns3::Ptr<ns3::ErrorModel> make_loss_model(const LossSpec& spec, int64_t stream);
 
 }  // namespace connfail::sim

@@ -158,44 +158,7 @@ struct SimWorld::Impl {
   }
 
   ns3::Ptr<ns3::ErrorModel> make_loss(const LossSpec& spec, int64_t stream) const {
-    auto prob_ok = [](double p) { return p >= 0.0 && p <= 1.0; };
-    switch (spec.kind) {
-      case LossSpec::Kind::None:
-        return nullptr;
-      case LossSpec::Kind::Uniform: {
-        if (!prob_ok(spec.rate)) throw std::invalid_argument("set_loss: rate must be in [0, 1]");
-        auto m = ns3::CreateObject<ns3::RateErrorModel>();
-        m->SetUnit(ns3::RateErrorModel::ERROR_UNIT_PACKET);  // the default is per byte
-        m->SetRate(spec.rate);
-        m->AssignStreams(stream);
-        return m;
-      }
-      case LossSpec::Kind::Burst: {
-        if (!prob_ok(spec.burst_start) || spec.burst_min < 1 || spec.burst_max < spec.burst_min)
-          throw std::invalid_argument("set_loss: burst_start in [0, 1] and 1 <= burst_min <= burst_max");
-        auto start = ns3::CreateObject<ns3::UniformRandomVariable>();
-        start->SetStream(stream);
-        auto size = ns3::CreateObject<ns3::UniformRandomVariable>();
-        size->SetAttribute("Min", ns3::DoubleValue(spec.burst_min));
-        size->SetAttribute("Max", ns3::DoubleValue(spec.burst_max + 1));
-        size->SetStream(stream + 1);  // its own stream (ns-3's AssignStreams shares one)
-        auto m = ns3::CreateObject<ns3::BurstErrorModel>();
-        m->SetBurstRate(spec.burst_start);
-        m->SetRandomVariable(start);
-        m->SetRandomBurstSize(size);
-        return m;
-      }
-      case LossSpec::Kind::GilbertElliott: {
-        if (!prob_ok(spec.p_good_to_bad) || !prob_ok(spec.p_bad_to_good) || !prob_ok(spec.loss_good) ||
-            !prob_ok(spec.loss_bad))
-          throw std::invalid_argument("set_loss: Gilbert-Elliott probabilities must be in [0, 1]");
-        auto m = ns3::CreateObject<GilbertElliottErrorModel>();
-        m->SetParameters(spec.p_good_to_bad, spec.p_bad_to_good, spec.loss_good, spec.loss_bad);
-        m->AssignStreams(stream);
-        return m;
-      }
-    }
-    return nullptr;
+    return make_loss_model(spec, stream);
   }
 
   /// The receive model that drops packets travelling from -> to, and the
@@ -368,6 +331,8 @@ bool SimWorld::node_up(const std::string& node) const {
 
 void SimWorld::set_jitter(const std::string& host, const JitterSpec& spec) {
   auto& ch = impl_->link_of(host, "set_jitter").channel;
+  // Wire 0 carries what device 0 (the server's side) sends.
+  ch->SetJitterDirections(spec.from_server, spec.to_server);
   auto ns = [](netcore::Duration d) { return ns3::NanoSeconds(d.count()); };
   switch (spec.kind) {
     case JitterSpec::Kind::None:

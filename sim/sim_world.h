@@ -73,6 +73,9 @@ struct JitterSpec {
   netcore::Duration bound{};
   /// false: a packet never overtakes one sent before it (FIFO kept).
   bool allow_reorder = true;
+  /// Which directions get the extra delay (host -> server, server -> host).
+  bool to_server = true;
+  bool from_server = true;
 };
 
 /// One TCP state change of one simulated socket.

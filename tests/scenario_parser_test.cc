@@ -196,3 +196,42 @@ TEST(Parser, MinimalScenarioGetsTheDocumentedDefaults) {
 }
 
 }  // namespace
+
+namespace {
+
+using connfail::scenarios::parse_scenario_text;
+
+std::string with_link_rate(const std::string& rate) {
+  return "name: rates\nlink: {rate: " + rate + "}\nserver:\n  kind: echo\nclients:\n  - name: c\n";
+}
+
+TEST(Parser, LinkRatesAreExactlyTheUnitsNs3Knows) {
+  // ns-3 aborts the process on a unit it does not know: the parser must
+  // reject every spelling ns-3 would, and accept every one it takes.
+  for (const char* ok : {"100Mbps", "1Gbps", "512kbps", "64Kb/s", "10MB/s", "1.5Gb/s", "8Kib/s", "2MiB/s", "1GiB/s"})
+    EXPECT_TRUE(parse_scenario_text(with_link_rate(ok), "r.yaml").ok()) << ok;
+  for (const char* bad : {"Kibps", "1Kibps", "1MiBps", "1Gibps", "100mbps", "100 Mbps", "100", "fast", "0Mbps"}) {
+    const auto r = parse_scenario_text(with_link_rate(bad), "r.yaml");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.errors.front().field, "link.rate") << bad;
+    EXPECT_EQ(r.errors.front().line, 2) << bad;
+  }
+}
+
+TEST(Parser, NormalJitterWithoutABoundGetsMeanPlusFourSd) {
+  const auto r = parse_scenario_text(
+      "name: j\nserver:\n  kind: echo\nclients:\n  - name: c\nfaults:\n"
+      "  - kind: jitter\n    at: 1s\n    distribution: normal\n    mean: 10ms\n    sd: 5ms\n",
+      "j.yaml");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.scenario->faults.at(0).bound, std::chrono::milliseconds(30));
+}
+
+TEST(Parser, LedgerCountsMayAskForConnectionsStillOpen) {
+  const auto r = parse_scenario_text(
+      "name: o\nserver:\n  kind: echo\nclients:\n  - name: c\nexpect:\n  ledger_counts: {open: 0, idle: 1}\n", "o.yaml");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.scenario->expect.ledger_counts.at("open"), 0u);
+}
+
+}  // namespace

@@ -1,17 +1,20 @@
 // Loss models of the simulated links.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 
 #include <ns3/packet.h>
 #include <ns3/rng-seed-manager.h>
 #include <ns3/simulator.h>
 
 #include "netcore/acceptor.h"
+#include "netcore/fault_injector.h"
 #include "netcore/reference_servers.h"
 #include "netcore/socket_owners.h"
 #include "sim/loss_models.h"
@@ -71,6 +74,40 @@ TEST(GilbertElliott, LossesComeInBurstsUnlikeUniformLoss) {
   const LossRun u = measure(uni, 200000);
   EXPECT_NEAR(g.rate, u.rate, 0.2 * u.rate);
   EXPECT_GT(g.mean_run, 3.0 * u.mean_run) << "GE run " << g.mean_run << " uniform run " << u.mean_run;
+  ns3::Simulator::Destroy();
+}
+
+TEST(BurstLoss, BurstLengthsStayWithinBurstMinAndBurstMax) {
+  ns3::RngSeedManager::SetSeed(5);
+  for (auto [lo, hi] : {std::pair{1, 1}, std::pair{2, 4}}) {
+    LossSpec spec;
+    spec.kind = LossSpec::Kind::Burst;
+    spec.burst_start = 0.01;
+    spec.burst_min = lo;
+    spec.burst_max = hi;
+    auto m = connfail::sim::make_loss_model(spec, 40);
+    auto p = ns3::Create<ns3::Packet>(100);
+    std::map<int, int> lengths;  // burst length -> how many
+    int run = 0;
+    for (int i = 0; i < 200000; ++i) {
+      if (m->IsCorrupt(p)) {
+        ++run;
+      } else if (run > 0) {
+        ++lengths[run];
+        run = 0;
+      }
+    }
+    ASSERT_FALSE(lengths.empty());
+    // Back-to-back bursts merge into a longer run now and then (a burst may
+    // start right after one ends), so look at what most runs are.
+    int total = 0, inside = 0;
+    for (auto [len, n] : lengths) {
+      total += n;
+      if (len >= lo && len <= hi) inside += n;
+    }
+    EXPECT_GT(inside, total * 97 / 100) << "burst sizes outside [" << lo << ", " << hi << "]";
+    EXPECT_GT(lengths[hi], 0) << "burst_max never drawn";
+  }
   ns3::Simulator::Destroy();
 }
 
@@ -966,6 +1003,114 @@ TEST(SimTimestamps, ALostRequestOnALongPingPongConnectionIsRetransmittedWithinTw
   client->close();
   acceptor->close();
   world.loop().run_until([&] { return ledger.open_count() == 0; }, std::chrono::seconds(60));
+}
+
+}  // namespace
+
+// ------------------------------------------- jitter per direction, back-off
+
+namespace {
+
+/// One-way delays (ns) of 20 small messages client -> server, 200 ms apart,
+/// measured where the server reads them.
+std::vector<std::int64_t> one_way_delays(const connfail::sim::JitterSpec& jitter) {
+  WorldConfig cfg;
+  cfg.seed = 9;
+  SimWorld world(cfg);
+  world.set_jitter("client0", jitter);
+  ConnectionLedger ledger;
+  std::vector<std::int64_t> arrivals;
+  struct Stamp final : Handler {
+    std::vector<std::int64_t>* out;
+    EventLoop* loop;
+    void channel_read(Context& ctx, std::any msg) override {
+      out->push_back(loop->now().count());
+      ctx.fire_channel_read(std::move(msg));
+    }
+  };
+  AcceptorOptions o;
+  o.listen.address = {"0.0.0.0", 7};
+  auto acceptor = Acceptor::start(world.transport("server"), ledger,
+                                  [&](Channel& ch) {
+                                    auto s = std::make_shared<Stamp>();
+                                    s->out = &arrivals;
+                                    s->loop = &world.loop();
+                                    ch.pipeline().add_last("stamp", s);
+                                  },
+                                  o);
+  std::shared_ptr<Channel> client;
+  connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(5),
+                  [](Channel&) {}, {}, [&](std::shared_ptr<Channel> ch, SocketError) { client = ch; });
+  EXPECT_TRUE(world.loop().run_until([&] { return client != nullptr; }, std::chrono::seconds(5)));
+  std::vector<std::int64_t> sent;
+  for (int i = 0; i < 20; ++i)
+    world.loop().schedule(std::chrono::milliseconds(200 * (i + 1)), [&] {
+      sent.push_back(world.loop().now().count());
+      client->write_and_flush(Bytes{1});
+    });
+  world.loop().run_until([&] { return arrivals.size() == 20; }, std::chrono::seconds(20));
+  std::vector<std::int64_t> d;
+  for (std::size_t i = 0; i < arrivals.size() && i < sent.size(); ++i) d.push_back(arrivals[i] - sent[i]);
+  client->close();
+  acceptor->close();
+  world.loop().run_for(std::chrono::seconds(2));
+  return d;
+}
+
+TEST(SimJitter, DirectionLimitsTheExtraDelayToOneWay) {
+  connfail::sim::JitterSpec j;
+  j.kind = connfail::sim::JitterSpec::Kind::Uniform;
+  j.max = std::chrono::milliseconds(50);
+  j.to_server = false;  // server -> client only: client -> server stays fixed
+  const auto fixed = one_way_delays(j);
+  ASSERT_EQ(fixed.size(), 20u);
+  for (auto d : fixed) EXPECT_EQ(d, fixed.front()) << "jitter reached the direction it was not set on";
+  j.to_server = true;
+  j.from_server = false;
+  const auto varied = one_way_delays(j);
+  ASSERT_EQ(varied.size(), 20u);
+  EXPECT_NE(*std::min_element(varied.begin(), varied.end()), *std::max_element(varied.begin(), varied.end()))
+      << "no jitter on the direction it was set on";
+}
+
+// The error back-off pauses accepting for a while; a pause the application
+// asked for meanwhile must outlast it (the back-off used to resume it).
+TEST(SimAcceptor, ErrorBackoffNeverEndsAPauseTheApplicationAskedFor) {
+  SimWorld world(seed5());
+  ConnectionLedger ledger;
+  FaultInjector faults;
+  faults.fail_registration_every(1);
+  AcceptorOptions o;
+  o.listen.address = {"0.0.0.0", 7};
+  o.error_backoff = std::chrono::seconds(1);
+  o.faults = &faults;
+  auto acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
+  std::vector<std::shared_ptr<Channel>> clients;
+  auto connect_at = [&](Duration t) {
+    world.at(t, [&] {
+      connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(30),
+                      [](Channel&) {}, {}, [&](std::shared_ptr<Channel> ch, SocketError) {
+                        if (ch) clients.push_back(ch);
+                      });
+    });
+  };
+  connect_at(std::chrono::milliseconds(100));  // fails registration: back-off until ~1.1 s
+  world.at(std::chrono::milliseconds(500), [&] {
+    acceptor->pause_accepting();
+    faults.fail_registration_every(0);
+  });
+  connect_at(std::chrono::milliseconds(1500));  // queued: the application paused
+  world.loop().run_until([] { return false; }, std::chrono::milliseconds(2900));
+  EXPECT_EQ(acceptor->accept_failures(), 1u);
+  // accepted() counts the failed one too.
+  EXPECT_EQ(acceptor->accepted(), 1u) << "the back-off resumed a paused acceptor";
+  acceptor->resume_accepting();
+  world.loop().run_until([&] { return acceptor->accepted() == 2; }, std::chrono::seconds(2));
+  EXPECT_EQ(acceptor->accepted(), 2u);
+  EXPECT_EQ(acceptor->children().size(), 1u);
+  for (auto& c : clients) c->close();
+  acceptor->close();
+  world.loop().run_for(std::chrono::seconds(2));
 }
 
 }  // namespace
