@@ -208,7 +208,7 @@ struct Model {
         std::sort(a.begin(), a.end());
         std::sort(b.begin(), b.end());
         in.options.push_back(a);
-        (void)b;
+        if (b != a) in.options.push_back(b);
       } else {
         if (at[kWriter]) add(base, idle_check(kWriter));
         if (at[kAll]) add(base, idle_check(kAll));

@@ -48,15 +48,7 @@ std::string num(double v) {
   return s;
 }
 
-/// Seconds for people: "90 s", "1.5 s".
-std::string secs(double s) {
-  if (!std::isfinite(s)) return "n/a";
-  std::string t = fmt::format("{:.3f}", s);
-  while (!t.empty() && t.back() == '0') t.pop_back();
-  if (!t.empty() && t.back() == '.') t.pop_back();
-  if (t == "-0") t = "0";
-  return t + " s";
-}
+std::string secs(double s) { return human_seconds(s); }
 
 /// A tick label: no unit, as few decimals as the step needs.
 std::string tick_label(double v, double step) {

@@ -33,16 +33,6 @@ namespace {
 // ---------------------------------------------------------------------------
 // Shared text helpers
 
-/// Seconds for people: "90 s", "1.5 s", "0.125 s" (at most millisecond
-/// precision, trailing zeros dropped).
-std::string human_seconds(double s) {
-  if (!std::isfinite(s)) return "n/a";
-  std::string t = fmt::format("{:.3f}", s);
-  while (!t.empty() && t.back() == '0') t.pop_back();
-  if (!t.empty() && t.back() == '.') t.pop_back();
-  if (t == "-0") t = "0";
-  return t + " s";
-}
 
 std::string plural(std::size_t n, const char* one, const char* many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
@@ -639,6 +629,15 @@ bool write_reports(const Report& r, const std::filesystem::path& dir, const std:
     o.tmp.clear();
   }
   return true;
+}
+
+std::string human_seconds(double s) {
+  if (!std::isfinite(s)) return "n/a";
+  std::string t = fmt::format("{:.3f}", s);
+  while (!t.empty() && t.back() == '0') t.pop_back();
+  if (!t.empty() && t.back() == '.') t.pop_back();
+  if (t == "-0") t = "0";
+  return t + " s";
 }
 
 std::string run_key(const RunResult& r) {

@@ -41,6 +41,10 @@ bool write_reports(const Report& r, const std::filesystem::path& dir, const std:
 /// A run is identified by scenario, transport, seed and variant.
 std::string run_key(const RunResult& r);
 
+/// Seconds for people: "90 s", "1.5 s", "0.125 s" (at most millisecond
+/// precision, trailing zeros dropped; "n/a" if not finite).
+std::string human_seconds(double s);
+
 struct ReportDiff {
   std::vector<std::string> new_failures;  // failing in NEW, passing or absent in BASE
   std::vector<std::string> fixed;         // failing in BASE, passing in NEW

@@ -202,17 +202,33 @@ struct InFlight {
 // Six clients on six hosts whose SYNs reach the paused listener (backlog 1)
 // before any handshake completes: all six SYNs are admitted (the queue is
 // empty), but only backlog + 1 handshakes may complete into the queue.
-TEST(SimAcceptQueue, HandshakesInFlightTogetherQueueOnlyBacklogPlusOneAndTheRestWaitInSynRcvd) {
-  WorldConfig cfg;
-  cfg.clients = 6;
-  cfg.link.delay = 10ms;
-  SimWorld world(cfg);
+/// `hosts` client hosts (10 ms links) and an echo server on server:7000 with
+/// backlog 1 that does not accept.
+struct PausedServer {
+  explicit PausedServer(int hosts) : world(config(hosts)) {
+    AcceptorOptions o;
+    o.listen.address = {"0.0.0.0", 7000};
+    o.listen.backlog = 1;
+    acceptor = Acceptor::start(world.transport("server"), server_ledger, echo_server(), o);
+    acceptor->listener().pause();
+  }
+  static WorldConfig config(int hosts) {
+    WorldConfig cfg;
+    cfg.clients = hosts;
+    cfg.link.delay = 10ms;
+    return cfg;
+  }
+  SimWorld world;
   ConnectionLedger server_ledger, client_ledger;
-  AcceptorOptions o;
-  o.listen.address = {"0.0.0.0", 7000};
-  o.listen.backlog = 1;
-  auto acceptor = Acceptor::start(world.transport("server"), server_ledger, echo_server(), o);
-  acceptor->listener().pause();
+  std::shared_ptr<Acceptor> acceptor;
+};
+
+TEST(SimAcceptQueue, HandshakesInFlightTogetherQueueOnlyBacklogPlusOneAndTheRestWaitInSynRcvd) {
+  PausedServer p(6);
+  auto& world = p.world;
+  auto& client_ledger = p.client_ledger;
+  auto& server_ledger = p.server_ledger;
+  auto& acceptor = p.acceptor;
   InFlight f;
   for (int i = 0; i < 6; ++i) {
     auto rec = std::make_shared<Recorder>();
@@ -268,16 +284,10 @@ TEST(SimAcceptQueue, HandshakesInFlightTogetherQueueOnlyBacklogPlusOneAndTheRest
 // the queue stayed full) leaves a client that believes it is connected; when
 // it finally sends, the listener answers with RST: "connected", then reset.
 TEST(SimAcceptQueue, AClientWhoseRequestTheServerGaveUpIsResetWhenItSends) {
-  WorldConfig cfg;
-  cfg.clients = 3;
-  cfg.link.delay = 10ms;
-  SimWorld world(cfg);
-  ConnectionLedger server_ledger, client_ledger;
-  AcceptorOptions o;
-  o.listen.address = {"0.0.0.0", 7000};
-  o.listen.backlog = 1;
-  auto acceptor = Acceptor::start(world.transport("server"), server_ledger, echo_server(), o);
-  acceptor->listener().pause();
+  PausedServer p(3);
+  auto& world = p.world;
+  auto& client_ledger = p.client_ledger;
+  auto& acceptor = p.acceptor;
   std::vector<std::shared_ptr<Channel>> clients;
   for (int i = 0; i < 3; ++i)
     world.at(100ms, [&, i] {

@@ -456,20 +456,40 @@ TEST(SimTopology, AddingABackendChangesNothingOnTheClientLinks) {
 
 namespace {
 
+/// An echo server on server:7 and one client on client0 whose reads land in
+/// `rec`.
+struct EchoClient {
+  ConnectionLedger ledger;
+  std::shared_ptr<Acceptor> acceptor;
+  std::shared_ptr<Recorder> rec = std::make_shared<Recorder>();
+  std::shared_ptr<Channel> client;
+
+  /// True once the client is connected (within 5 s).
+  bool start(SimWorld& world) {
+    AcceptorOptions o;
+    o.listen.address = {"0.0.0.0", 7};
+    acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
+    auto r = rec;
+    connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(5),
+                    [r](Channel& ch) { ch.pipeline().add_last("rec", r); }, {},
+                    [this](std::shared_ptr<Channel> ch, SocketError) { client = ch; });
+    return world.loop().run_until([&] { return client != nullptr; }, std::chrono::seconds(5));
+  }
+  void stop(SimWorld& world) {
+    if (client) client->close();
+    acceptor->close();
+    world.loop().run_until([&] { return ledger.open_count() == 0; }, std::chrono::seconds(60));
+  }
+};
+
 TEST(SimSchedule, LossStartsAtT1AndStopsAtT2) {
   WorldConfig cfg;
   cfg.seed = 3;
   SimWorld world(cfg);
-  ConnectionLedger ledger;
-  AcceptorOptions o;
-  o.listen.address = {"0.0.0.0", 7};
-  auto acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
-  auto rec = std::make_shared<Recorder>();
-  std::shared_ptr<Channel> client;
-  connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(5),
-                  [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); }, {},
-                  [&](std::shared_ptr<Channel> ch, SocketError) { client = ch; });
-  ASSERT_TRUE(world.loop().run_until([&] { return client != nullptr; }, std::chrono::seconds(5)));
+  EchoClient e;
+  ASSERT_TRUE(e.start(world));
+  auto& client = e.client;
+  auto& rec = e.rec;
 
   // 1000 bytes every 20 ms until t = 8 s.
   Bytes sent;
@@ -527,9 +547,7 @@ TEST(SimSchedule, LossStartsAtT1AndStopsAtT2) {
   ASSERT_TRUE(world.loop().run_until([&] { return rec->bytes.size() == sent.size(); }, std::chrono::seconds(120)));
   EXPECT_TRUE(rec->bytes == sent);
   EXPECT_TRUE(client->is_active());
-  client->close();
-  acceptor->close();
-  world.loop().run_until([&] { return ledger.open_count() == 0; }, std::chrono::seconds(60));
+  e.stop(world);
 }
 
 }  // namespace
@@ -970,16 +988,10 @@ TEST(SimTimestamps, ALostRequestOnALongPingPongConnectionIsRetransmittedWithinTw
   WorldConfig cfg;
   cfg.seed = 5;
   SimWorld world(cfg);
-  ConnectionLedger ledger;
-  AcceptorOptions o;
-  o.listen.address = {"0.0.0.0", 7};
-  auto acceptor = Acceptor::start(world.transport("server"), ledger, echo_server(), o);
-  auto rec = std::make_shared<Recorder>();
-  std::shared_ptr<Channel> client;
-  connect_channel(world.transport("client0"), ledger, {world.address_of("server"), 7}, std::chrono::seconds(5),
-                  [rec](Channel& ch) { ch.pipeline().add_last("rec", rec); }, {},
-                  [&](std::shared_ptr<Channel> ch, SocketError) { client = ch; });
-  ASSERT_TRUE(world.loop().run_until([&] { return client != nullptr; }, std::chrono::seconds(5)));
+  EchoClient e;
+  ASSERT_TRUE(e.start(world));
+  auto& client = e.client;
+  auto& rec = e.rec;
 
   // 5 bytes every 10 s; each is echoed at once (data answering data).
   int sent = 0;
@@ -1000,9 +1012,7 @@ TEST(SimTimestamps, ALostRequestOnALongPingPongConnectionIsRetransmittedWithinTw
   EXPECT_LT(world.loop().now() - sent_at, std::chrono::seconds(2)) << "retransmitted only after "
                                                                     << (world.loop().now() - sent_at).count() << " ns";
   EXPECT_GT(world.packets_dropped(), 0u) << "nothing was lost: the test proves nothing";
-  client->close();
-  acceptor->close();
-  world.loop().run_until([&] { return ledger.open_count() == 0; }, std::chrono::seconds(60));
+  e.stop(world);
 }
 
 }  // namespace
