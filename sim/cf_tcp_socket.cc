@@ -204,6 +204,28 @@ uint32_t CfTcpSocket::SendDataPacket(ns3::SequenceNumber32 seq, uint32_t maxSize
   return sent;
 }
 
+// ns-3 3.37's ReceivedData ends with DoPeerClose() when a segment without
+// FIN completes the stream up to a FIN that arrived earlier, out of order.
+// DoPeerClose() moves the socket to CLOSE_WAIT whatever its state. For a
+// socket that already sent its own FIN (FIN_WAIT_1, FIN_WAIT_2) that is a
+// step backwards: it then sent a second FIN from LAST_ACK and waited for
+// its ACK, where Linux (and RFC 793) goes to CLOSING or TIME_WAIT. In those
+// states every ReceivedData call comes from ProcessWait, which after it
+// returns makes exactly that move once the stream is complete. Handing the
+// base a copy of the header with FIN set skips only the DoPeerClose branch
+// (the segment is still buffered, delivered and ACKed). Found by the
+// tcp-state property; SimFinAfterGap in tests/sim_faults_test.cc guards it.
+void CfTcpSocket::ReceivedData(ns3::Ptr<ns3::Packet> packet, const ns3::TcpHeader& tcpHeader) {
+  const auto s = m_state.Get();
+  if (s == ns3::TcpSocket::FIN_WAIT_1 || s == ns3::TcpSocket::FIN_WAIT_2) {
+    ns3::TcpHeader h = tcpHeader;
+    h.SetFlags(tcpHeader.GetFlags() | ns3::TcpHeader::FIN);
+    ns3::TcpSocketBase::ReceivedData(packet, h);
+    return;
+  }
+  ns3::TcpSocketBase::ReceivedData(packet, tcpHeader);
+}
+
 int CfTcpSocket::Close() {
   if (!m_appClosed) {
     m_appClosed = true;

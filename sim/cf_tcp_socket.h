@@ -83,6 +83,9 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   void DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& from,
                    const ns3::Address& to) override;
   uint32_t SendDataPacket(ns3::SequenceNumber32 seq, uint32_t maxSize, bool withAck) override;
+  /// In FIN_WAIT_1/FIN_WAIT_2, a segment that fills the last gap before an
+  /// out-of-order FIN must not move the socket to CLOSE_WAIT (see the .cc).
+  void ReceivedData(ns3::Ptr<ns3::Packet> packet, const ns3::TcpHeader& tcpHeader) override;
 
  private:
   void HookState();

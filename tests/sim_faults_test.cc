@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include <ns3/packet.h>
 #include <ns3/rng-seed-manager.h>
@@ -1121,6 +1122,89 @@ TEST(SimAcceptor, ErrorBackoffNeverEndsAPauseTheApplicationAskedFor) {
   for (auto& c : clients) c->close();
   acceptor->close();
   world.loop().run_for(std::chrono::seconds(2));
+}
+
+}  // namespace
+
+// ------------------------------------------- FIN after a gap, in FIN_WAIT_2
+
+namespace {
+
+struct SinkHandler final : SocketHandler {
+  Bytes data;
+  bool fin = false;
+  std::optional<SocketError> error;
+  void on_data(Bytes d) override { data.insert(data.end(), d.begin(), d.end()); }
+  void on_peer_fin() override { fin = true; }
+  void on_error(SocketError e) override { error = e; }
+};
+
+// The client half-closes (FIN_WAIT_2). The server's last data segment is lost
+// and its FIN arrives first, out of order; the retransmitted segment fills
+// the gap. The client has now received everything up to the FIN: Linux
+// (and RFC 793) goes to TIME_WAIT. ns-3 3.37's ReceivedData calls
+// DoPeerClose, which moves any state to CLOSE_WAIT, so the socket went
+// FIN_WAIT_2 -> CLOSE_WAIT -> LAST_ACK, sent a second FIN and waited for its
+// ACK (CfTcpSocket::ReceivedData). Found by the tcp-state property.
+TEST(SimFinAfterGap, AGapFilledAfterAnOutOfOrderFinLeadsFromFinWait2ToTimeWait) {
+  SimWorld world;
+  auto& loop = world.loop();
+  std::shared_ptr<Socket> accepted, client;
+  SinkHandler server_sink, client_sink;
+  auto listener = world.transport("server").listen(ListenOptions{{"0.0.0.0", 7}, 16}, [&](std::shared_ptr<Socket> s) {
+    accepted = std::move(s);
+    accepted->set_handler(&server_sink);
+    accepted->set_reading(true);
+  });
+  world.transport("client0").connect({world.address_of("server"), 7}, std::chrono::seconds(5),
+                                     [&](std::shared_ptr<Socket> s, SocketError) {
+                                       client = std::move(s);
+                                       if (!client) return;
+                                       client->set_handler(&client_sink);
+                                       client->set_reading(true);
+                                     });
+  ASSERT_TRUE(loop.run_until([&] { return accepted && client; }, std::chrono::seconds(5)));
+
+  client->shutdown_output();
+  ASSERT_TRUE(loop.run_until([&] { return server_sink.fin; }, std::chrono::seconds(5)));
+  loop.run_for(std::chrono::milliseconds(100));
+  const std::string client_addr = world.address_of("client0");
+  auto client_state = [&] {
+    for (const auto& s : world.inventory())
+      if (s.node == "client0" && s.role != SocketRole::Listener) return s.state;
+    return TcpState::Closed;
+  };
+  ASSERT_EQ(client_state(), TcpState::FinWait2);
+
+  // The data segment goes out while the link is dark; the FIN after the
+  // link is back.
+  world.set_link_up("client0", false);
+  accepted->write(pattern(100), [](SocketError) {});
+  loop.run_for(std::chrono::milliseconds(10));
+  world.set_link_up("client0", true);
+  accepted->close();
+  const auto first_fin = loop.now();
+  ASSERT_TRUE(loop.run_until([&] { return client_sink.fin; }, std::chrono::seconds(10)));
+  EXPECT_GT(loop.now() - first_fin, std::chrono::milliseconds(500)) << "the FIN waited for the retransmission";
+  EXPECT_EQ(client_sink.data, pattern(100));
+  loop.run_for(std::chrono::seconds(1));
+
+  std::vector<std::pair<TcpState, TcpState>> client_changes;
+  for (const auto& c : world.state_changes())
+    if (c.node == "client0" && c.local.host == client_addr) client_changes.emplace_back(c.from, c.to);
+  ASSERT_FALSE(client_changes.empty());
+  EXPECT_EQ(client_changes.back(), std::make_pair(TcpState::FinWait2, TcpState::TimeWait));
+  for (const auto& [from, to] : client_changes)
+    EXPECT_NE(to, TcpState::CloseWait) << "the client went from " << to_string(from) << " to CLOSE_WAIT";
+  EXPECT_EQ(client_state(), TcpState::TimeWait);
+  // The server saw one FIN exchange: its socket is gone, not waiting for a
+  // second FIN's ACK.
+  for (const auto& s : world.inventory()) {
+    if (s.node == "server") {
+      EXPECT_EQ(s.role, SocketRole::Listener) << to_string(s.state);
+    }
+  }
+  listener->close();
 }
 
 }  // namespace
