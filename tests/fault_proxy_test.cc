@@ -119,9 +119,12 @@ class FaultProxyTest : public ::testing::Test {
 
   bool proxy_leaves_nothing() {
     if (!proxy) return true;
-    return live_connections(proxy->inventory()).empty() && proxy->ledger().open_count() == 0 &&
-           std::none_of(proxy->inventory().begin(), proxy->inventory().end(),
-                        [](const SocketInfo& s) { return s.role == SocketRole::Listener; });
+    // One inventory: begin() and end() of two calls' vectors would be
+    // iterators into different temporaries (undefined behaviour; under TSan
+    // it flipped the answer).
+    const auto inv = proxy->inventory();
+    return live_connections(inv).empty() && proxy->ledger().open_count() == 0 &&
+           std::none_of(inv.begin(), inv.end(), [](const SocketInfo& s) { return s.role == SocketRole::Listener; });
   }
   bool nothing_left() {
     return live_connections(t.inventory()).empty() && server_ledger.open_count() == 0 &&

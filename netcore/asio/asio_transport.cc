@@ -9,11 +9,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace netcore::asio {
 
@@ -66,12 +68,18 @@ void AsioLoop::post(std::function<void()> fn) { ba::post(io_, std::move(fn)); }
 bool AsioLoop::run_until(const std::function<bool()>& done, Duration limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
     if (io_.stopped()) io_.restart();
-    const std::size_t n = io_.run_one_until(deadline);
-    if (n == 0) {
-      // Either the deadline passed or there is no work left: in both cases
-      // nothing can change done() any more.
-      break;
+    if (io_.run_one_until(deadline) == 0) {
+      // Nothing ran: the loop has no work (or the deadline passed). done()
+      // can still change without any work of ours: it may read the kernel's
+      // view (the inventory: a FIN handshake finishing, a socket reaching
+      // TIME_WAIT) or wall time. Look again shortly, up to the deadline;
+      // run_for() must last its whole duration even with nothing to do.
+      const auto nap = std::min<std::chrono::steady_clock::duration>(deadline - std::chrono::steady_clock::now(),
+                                                                      std::chrono::milliseconds(1));
+      if (nap > std::chrono::steady_clock::duration::zero()) std::this_thread::sleep_for(nap);
     }
   }
   return done();
