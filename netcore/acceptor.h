@@ -26,8 +26,11 @@ using PipelineInit = std::function<void(Channel&)>;
 struct AcceptorOptions {
   ListenOptions listen;
   ChannelOptions child;
-  /// After a failed child set-up, stop accepting for `error_backoff` (like
-  /// Netty's 1 s auto-read off on accept errors). Zero: keep accepting.
+  /// After a failed child set-up, stop accepting for `error_backoff`, as
+  /// Netty turns auto-read off for 1 s after an accept error (Netty does it
+  /// for errors of accept() itself; here it is the set-up after it). Errors
+  /// of accept() itself (EMFILE) are the transport's: the Asio listener
+  /// retries after 100 ms. Zero: keep accepting.
   Duration error_backoff = Duration::zero();
   /// Optional fault injection for the children's pipelines and registration.
   FaultInjector* faults = nullptr;
