@@ -142,6 +142,22 @@ struct Stats {
   std::uint64_t sent = 0, echoed = 0, bad = 0;
 };
 
+// The figures both workloads report once the simulation has run.
+void finish(Result& r, const Stats& stats, connfail::sim::SimWorld& world, Clock::time_point t1, std::uint64_t ev0) {
+  r.run_wall = seconds_since(t1);
+  r.events = ns3::Simulator::GetEventCount() - ev0;
+  r.sim_seconds = ns3::Simulator::Now().GetSeconds();
+  r.connected = stats.connected;
+  r.connect_failed = stats.connect_failed;
+  r.closed = stats.closed;
+  r.frames_sent = stats.sent;
+  r.frames_echoed = stats.echoed;
+  r.frames_bad = stats.bad;
+  r.packets_sent = world.packets_sent();
+  r.packets_dropped = world.packets_dropped();
+  r.ok = 1;
+}
+
 class PeriodicFrameClient final : public netcore::Handler {
  public:
   PeriodicFrameClient(const Config& c, std::uint64_t id, Stats& stats) : c_(c), id_(id), stats_(stats) {}
@@ -238,18 +254,7 @@ Result run_netcore(const Config& c) {
   const auto t1 = Clock::now();
   schedule_progress(c, "netcore", t1);
   world.loop().run_for(std::chrono::nanoseconds(static_cast<std::int64_t>(c.seconds * 1e9)));
-  r.run_wall = seconds_since(t1);
-  r.events = ns3::Simulator::GetEventCount() - ev0;
-  r.sim_seconds = ns3::Simulator::Now().GetSeconds();
-  r.connected = stats.connected;
-  r.connect_failed = stats.connect_failed;
-  r.closed = stats.closed;
-  r.frames_sent = stats.sent;
-  r.frames_echoed = stats.echoed;
-  r.frames_bad = stats.bad;
-  r.packets_sent = world.packets_sent();
-  r.packets_dropped = world.packets_dropped();
-  r.ok = 1;
+  finish(r, stats, world, t1, ev0);
   return r;  // the child exits without tearing the world down (see main)
 }
 
@@ -445,18 +450,7 @@ Result run_baseline(const Config& c) {
   schedule_progress(c, "baseline", t1);
   ns3::Simulator::Stop(ns3::Seconds(c.seconds));
   ns3::Simulator::Run();
-  r.run_wall = seconds_since(t1);
-  r.events = ns3::Simulator::GetEventCount() - ev0;
-  r.sim_seconds = ns3::Simulator::Now().GetSeconds();
-  r.connected = stats.connected;
-  r.connect_failed = stats.connect_failed;
-  r.closed = stats.closed;
-  r.frames_sent = stats.sent;
-  r.frames_echoed = stats.echoed;
-  r.frames_bad = stats.bad;
-  r.packets_sent = world.packets_sent();
-  r.packets_dropped = world.packets_dropped();
-  r.ok = 1;
+  finish(r, stats, world, t1, ev0);
   return r;
 }
 
