@@ -3,7 +3,7 @@
 //
 // One DATA message (a 64-byte netcore::Bytes) written inbound through an
 // EmbeddedChannel whose pipeline holds 8 pass-through handlers, then taken
-// out at the tail. Three variants, run in the same process:
+// out at the tail. Four variants, run in the same process:
 //
 //   variant 0  no FaultInjector: netcore's default
 //   variant 1  an injector attached with no rule (what the scenario runner
@@ -13,7 +13,7 @@
 //   variant 3  an injector with a rule on every handler of the pipeline,
 //              probability 0 (never fires)
 //
-// Compare each variant with no_injector (the baseline in the same run);
+// Compare each variant with variant 0 (the baseline in the same run);
 // bench/README.md has the figures and how to repeat them.
 #include <benchmark/benchmark.h>
 

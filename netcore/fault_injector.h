@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -55,7 +54,7 @@ class FaultInjector {
     std::uint64_t nth = 0;  // 0: use probability
     std::uint64_t seen = 0;
   };
-  std::map<std::string, std::map<PipelineEvent, Rule>, std::less<>> rules_;  // handler -> event -> rule
+  std::map<std::string, std::map<PipelineEvent, Rule>> rules_;  // handler -> event -> rule
   std::uint64_t reg_every_ = 0;
   double reg_probability_ = 0.0;
   std::uint64_t registrations_ = 0;

@@ -1,6 +1,8 @@
 // Asio transport specifics: the kernel TCP table parser and OS inventory.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "netcore/acceptor.h"
 #include "netcore/asio/asio_transport.h"
 
@@ -62,6 +64,25 @@ TEST(AsioInventory, SeesListenerAndConnectionsFromTheKernel) {
   acceptor->close();
   t.loop().run_until([&] { return live_connections(t.inventory()).empty(); }, std::chrono::seconds(5));
   EXPECT_TRUE(live_connections(t.inventory()).empty());
+}
+
+// run_until drives the loop for its whole limit even when the loop has no
+// work: run_for(d) lasts d, and a condition that changes without any loop
+// work (the kernel's view of a socket, wall time) can be waited for. It used
+// to return as soon as the io_context ran out of work.
+TEST(AsioLoopTest, RunForLastsItsDurationWithNothingToDo) {
+  asio::AsioTransport t;
+  const auto start = std::chrono::steady_clock::now();
+  t.loop().run_for(std::chrono::milliseconds(100));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+}
+
+TEST(AsioLoopTest, RunUntilWaitsForAConditionNoLoopWorkChanges) {
+  asio::AsioTransport t;
+  const auto ready_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  EXPECT_TRUE(t.loop().run_until([&] { return std::chrono::steady_clock::now() >= ready_at; },
+                                 std::chrono::seconds(5)));
+  EXPECT_FALSE(t.loop().run_until([] { return false; }, std::chrono::milliseconds(20)));
 }
 
 TEST(AsioTransportTest, ListenOnAPortInUseNamesTheAddress) {

@@ -89,18 +89,21 @@ template <class Env>
   return ::testing::AssertionSuccess();
 }
 
-/// Drives the loop until the environment has no leak or the limit passed.
+/// Drives the loop until the environment has no leak or `limit` passed.
 template <class Env>
-::testing::AssertionResult settle_without_leaks(Env& env, const ConnectionLedger& ledger) {
-  env.loop().run_until([&] { return static_cast<bool>(no_leaks(env, ledger)); }, env.limit());
+::testing::AssertionResult settle_without_leaks(Env& env, const ConnectionLedger& ledger, Duration limit) {
+  env.loop().run_until([&] { return static_cast<bool>(no_leaks(env, ledger)); }, limit);
   return no_leaks(env, ledger);
 }
-/// The same for a broken variant whose leak is expected to stay: waits
-/// leak_limit() (a shorter wall time on Asio) before calling it a leak.
+template <class Env>
+::testing::AssertionResult settle_without_leaks(Env& env, const ConnectionLedger& ledger) {
+  return settle_without_leaks(env, ledger, env.limit());
+}
+/// For a broken variant whose leak is expected to stay: waits leak_limit()
+/// (a shorter wall time on Asio) before calling it a leak.
 template <class Env>
 ::testing::AssertionResult settle_expecting_a_leak(Env& env, const ConnectionLedger& ledger) {
-  env.loop().run_until([&] { return static_cast<bool>(no_leaks(env, ledger)); }, env.leak_limit());
-  return no_leaks(env, ledger);
+  return settle_without_leaks(env, ledger, env.leak_limit());
 }
 
 template <class Env>
