@@ -22,6 +22,9 @@ struct RunOptions {
   /// Sim only: when set, every link is captured to
   /// "<pcap_prefix>-<node>-<peer>.pcap" (simulated timestamps).
   std::string pcap_prefix;
+  /// Sim only: ns-3's linear endpoint lookup instead of the sim's hash index
+  /// (sim::WorldConfig::linear_demux). Same results; for the test that says so.
+  bool linear_demux = false;
 };
 
 /// Runs `s` (already validated). Never throws for a scenario the parser

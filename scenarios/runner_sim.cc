@@ -43,6 +43,7 @@ class SimEnv final : public RunnerEnv {
   SimEnv(const Scenario& s, const RunOptions& opts) : s_(s) {
     sim::WorldConfig wc;
     wc.seed = opts.seed;
+    wc.linear_demux = opts.linear_demux;
     int hosts = 0;
     for (const auto& g : s.clients) {
       std::vector<std::string> names;

@@ -1,4 +1,5 @@
 #include "sim/cf_tcp_socket.h"
+#include "sim/raw_tcp.h"
 
 #include <sstream>
 
@@ -52,6 +53,25 @@ CfTcpSocket::CfTcpSocket(const CfTcpSocket& other) : ns3::TcpSocketBase(other), 
   HookState();
 }
 
+CfTcpSocket::~CfTcpSocket() {
+  if (m_indexed && m_demux) m_demux->Unindex(m_indexKey, this);
+}
+
+void CfTcpSocket::KeepIndexed() {
+  TcpDemux::Key k;
+  if (m_endPoint == nullptr || !TcpDemux::KeyOf(*m_endPoint, k)) return;
+  if (m_indexed && k == m_indexKey) return;
+  if (!m_demuxLooked) {
+    m_demuxLooked = true;
+    if (m_node) m_demux = m_node->GetObject<TcpDemux>();
+  }
+  if (!m_demux) return;
+  if (m_indexed) m_demux->Unindex(m_indexKey, this);
+  m_demux->Index(k, this);
+  m_indexKey = k;
+  m_indexed = true;
+}
+
 void CfTcpSocket::HookState() {
   m_serial = g_next_serial++;
   m_stateSince = ns3::Simulator::Now();
@@ -87,6 +107,8 @@ ns3::Ptr<CfTcpSocket> CfTcpSocket::Create(ns3::Ptr<ns3::Node> node) {
   return s;
 }
 
+ns3::Ptr<ns3::Socket> CreateTcpSocket(ns3::Ptr<ns3::Node> node) { return CfTcpSocket::Create(node); }
+
 ns3::Ptr<ns3::TcpSocketBase> CfTcpSocket::Fork() { return ns3::CopyObject<CfTcpSocket>(this); }
 
 // ns-3 3.37 drops every segment without a timestamp option once timestamps
@@ -97,6 +119,7 @@ ns3::Ptr<ns3::TcpSocketBase> CfTcpSocket::Fork() { return ns3::CopyObject<CfTcpS
 // peer's last value so the state machine below processes it.
 void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& from,
                               const ns3::Address& to) {
+  KeepIndexed();
   ns3::TcpHeader h;
   packet->PeekHeader(h);
   const uint8_t flags = h.GetFlags();

@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "netcore/transport.h"
+#include "sim/tcp_demux.h"
 
 namespace connfail::sim {
 
@@ -21,6 +22,7 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   ns3::TypeId GetInstanceTypeId() const override { return GetTypeId(); }
   CfTcpSocket();
   CfTcpSocket(const CfTcpSocket& other);
+  ~CfTcpSocket() override;
 
   /// Creates a socket on `node` set up like TcpL4Protocol::CreateSocket does
   /// (the node's congestion, recovery and RTT types) and registers it.
@@ -60,6 +62,8 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   uint64_t Serial() const { return m_serial; }
   const netcore::Address& LastLocal() const { return m_local; }
   const netcore::Address& LastPeer() const { return m_peer; }
+  /// The endpoint ns-3 delivers this socket's segments to (null: none).
+  ns3::Ipv4EndPoint* Endpoint() const { return m_endPoint; }
 
   /// Id of the connfail Socket/Listener that owns this socket (0: none).
   uint64_t owner_id = 0;
@@ -91,6 +95,13 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   void HookState();
   void Detach();  // no owner, no callbacks
   void OnState(ns3::TcpSocket::TcpStates_t from, ns3::TcpSocket::TcpStates_t to);
+  /// Keeps this socket in its node's TcpDemux index under its current
+  /// 4-tuple (see tcp_demux.h).
+  void KeepIndexed();
+  ns3::Ptr<TcpDemux> m_demux;  // null: not looked up yet, or the node has none
+  bool m_demuxLooked = false;
+  bool m_indexed = false;
+  TcpDemux::Key m_indexKey;
   ns3::Time m_stateSince;
   bool m_appClosed = false;
   ns3::Time m_appClosedAt;

@@ -15,6 +15,8 @@
 #include "sim/loss_models.h"
 #include "sim/ns3_loop.h"
 #include "sim/sim_transport.h"
+#include "sim/raw_tcp.h"
+#include "sim/tcp_demux.h"
 
 namespace connfail::sim {
 
@@ -201,6 +203,8 @@ SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
 
   ns3::InternetStackHelper stack;
   stack.Install(impl_->nodes);
+  if (!cfg.linear_demux)
+    for (uint32_t i = 0; i < impl_->nodes.GetN(); ++i) TcpDemux::Install(impl_->nodes.Get(i));
 
   ns3::PointToPointHelper p2p;
   ns3::Ipv4AddressHelper ip;
@@ -219,6 +223,7 @@ SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
     // the same order (and draw the same) with or without a backend.
     ns3::Ptr<ns3::Node> b = ns3::CreateObject<ns3::Node>();
     stack.Install(b);
+    if (!cfg.linear_demux) TcpDemux::Install(b);
     impl_->nodes.Add(b);
     impl_->names.push_back("backend");
     impl_->add_link(p2p, ip, impl_->names.size() - 1, cfg.backend_link, "10.0.0.0", kBackendLossStream,
@@ -463,6 +468,33 @@ void SimWorld::disable_pcap() {
 }
 
 std::uint64_t SimWorld::trace_hash() const { return impl_->trace.hash; }
+
+ns3::Ptr<ns3::Node> NodeOf(SimWorld& world, const std::string& name) {
+  // SimWorld's public face has no ns-3 types: find the node by its address.
+  const ns3::Ipv4Address want(world.address_of(name).c_str());
+  for (auto it = ns3::NodeList::Begin(); it != ns3::NodeList::End(); ++it) {
+    ns3::Ptr<ns3::Ipv4> ipv4 = (*it)->GetObject<ns3::Ipv4>();
+    if (!ipv4) continue;
+    for (uint32_t i = 0; i < ipv4->GetNInterfaces(); ++i)
+      for (uint32_t a = 0; a < ipv4->GetNAddresses(i); ++a)
+        if (ipv4->GetAddress(i, a).GetLocal() == want) return *it;
+  }
+  throw std::out_of_range("NodeOf: no ns-3 node has " + name + "'s address");
+}
+
+SimWorld::DemuxCounts SimWorld::demux_counts() const {
+  DemuxCounts c;
+  for (uint32_t i = 0; i < impl_->nodes.GetN(); ++i) {
+    ns3::Ptr<ns3::Node> n = impl_->nodes.Get(i);
+    if (ns3::Ptr<TcpDemux> d = n->GetObject<TcpDemux>()) {
+      c.indexed += d->indexed_deliveries();
+      c.linear += d->fallback_deliveries();
+      c.stale += d->stale_entries();
+    }
+  }
+  return c;
+}
+
 const std::vector<StateChange>& SimWorld::state_changes() const { return impl_->changes; }
 std::uint64_t SimWorld::packets_sent() const { return impl_->trace.packets; }
 std::uint64_t SimWorld::packets_sent(const std::string& host) const {

@@ -43,6 +43,12 @@ struct WorldConfig {
   LinkSpec backend_link;
   /// TCP maximum segment size in bytes.
   std::uint32_t segment_size = 1448;
+  /// Find each incoming segment's socket with ns-3's own endpoint lookup,
+  /// which walks every endpoint on the node, instead of the hash index in
+  /// front of it (sim/tcp_demux.h). The results are the same byte for byte
+  /// (a test compares them); only the speed differs, by a factor that grows
+  /// with the connections per node. For that test and for measuring.
+  bool linear_demux = false;
 };
 
 /// Packet loss on one direction of a link.
@@ -180,6 +186,15 @@ class SimWorld {
   /// FNV-1a hash over every packet put on a link (time, device, bytes) and
   /// every transport event: equal for equal worlds, seeds and workloads.
   std::uint64_t trace_hash() const;
+  /// Segments delivered to a socket through the hash index, and those left
+  /// to ns-3's linear lookup (SYNs to listeners, a connection's first
+  /// segment), summed over all nodes. `stale`: index entries found to name
+  /// a socket whose endpoint went away or changed (dropped, the segment left
+  /// to the lookup). All 0 with linear_demux: no index.
+  struct DemuxCounts {
+    std::uint64_t indexed = 0, linear = 0, stale = 0;
+  };
+  DemuxCounts demux_counts() const;
   /// Packets put on any link (both directions), injected RSTs included.
   std::uint64_t packets_sent() const;
   /// Packets put on host `host`'s link, both directions.

@@ -3,7 +3,8 @@
 //    transport it declares;
 //  * every known-bug variant makes its scenario FAIL with the finding it is
 //    about, and every other leak check is shown to fail on a broken input;
-//  * report.json is byte-identical across two sim runs with the same seed.
+//  * report.json is byte-identical across two sim runs with the same seed,
+//    and with the sim's hash socket index or ns-3's linear lookup.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -50,11 +51,13 @@ bool has_finding(const RunResult& r, const std::string& kind) {
   return std::any_of(r.findings.begin(), r.findings.end(), [&](const Finding& f) { return f.kind == kind; });
 }
 
-RunResult run(const Scenario& s, TransportKind t, std::uint32_t seed, const std::string& variant = "") {
+RunResult run(const Scenario& s, TransportKind t, std::uint32_t seed, const std::string& variant = "",
+              bool linear_demux = false) {
   RunOptions o;
   o.transport = t;
   o.seed = seed;
   o.variant = variant;
+  o.linear_demux = linear_demux;
   return run_scenario(s, o);
 }
 
@@ -209,5 +212,35 @@ TEST(Determinism, SameSeedGivesByteIdenticalReportJson) {
   const RunResult c = run(s, TransportKind::Sim, 8);
   EXPECT_NE(a.runs[0].trace_hash, c.trace_hash);
 }
+
+// The sim finds each segment's socket through a hash index in front of ns-3's
+// linear endpoint lookup (sim/tcp_demux.h). It must change nothing but speed:
+// every default scenario, and every sim known-bug run (orphans, CLOSE_WAIT,
+// resets: sockets whose endpoints go away), gives the same report.json byte
+// for byte either way.
+class DemuxEquivalence : public testing::TestWithParam<std::string> {};
+
+std::string report_json(const RunResult& r) {
+  connfail::scenarios::Report rep;
+  rep.connfail_version = "test";
+  rep.runs.push_back(r);
+  return connfail::reports::to_json(rep).dump(2);
+}
+
+TEST_P(DemuxEquivalence, HashIndexAndLinearLookupGiveByteIdenticalReports) {
+  const Scenario s = load(GetParam());
+  std::vector<std::string> variants = {""};
+  for (const auto& v : known_variants()) variants.push_back(v.name);
+  for (const auto& variant : variants) {
+    const RunResult indexed = run(s, TransportKind::Sim, s.seeds.front(), variant, false);
+    const RunResult linear = run(s, TransportKind::Sim, s.seeds.front(), variant, true);
+    EXPECT_NE(indexed.trace_hash, 0u);
+    EXPECT_EQ(indexed.trace_hash, linear.trace_hash) << "variant '" << variant << "'";
+    EXPECT_EQ(report_json(indexed), report_json(linear)) << "variant '" << variant << "'";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, DemuxEquivalence, testing::ValuesIn(suite_files_for(TransportKind::Sim)),
+                         test_name);
 
 }  // namespace
