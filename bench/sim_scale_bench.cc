@@ -39,6 +39,7 @@
 #include "netcore/acceptor.h"
 #include "netcore/frame_codec.h"
 #include "netcore/reference_servers.h"
+#include "sim/raw_tcp.h"
 #include "sim/sim_world.h"
 
 namespace {
@@ -56,6 +57,7 @@ struct Config {
   std::uint32_t seed = 1;
   int payload = 32;
   std::string workload = "both";  // both | netcore | baseline
+  std::string demux = "index";     // index | linear (WorldConfig::linear_demux)
 };
 
 // Sent from the child to the parent through a pipe: plain data only.
@@ -74,6 +76,8 @@ struct Result {
   std::uint64_t frames_bad = 0;  // echoes that were not the frame sent (wrong size/content/order)
   std::uint64_t packets_sent = 0;
   std::uint64_t packets_dropped = 0;
+  std::uint64_t demux_indexed = 0;  // segments delivered through the sim's hash index
+  std::uint64_t demux_linear = 0;   // segments left to ns-3's linear endpoint lookup
 };
 
 // Shared by both workloads: the client schedule and the frame contents.
@@ -117,6 +121,7 @@ connfail::sim::WorldConfig world_config(const Config& c) {
   connfail::sim::WorldConfig wc;
   wc.seed = c.seed;
   wc.clients = c.hosts;  // SimWorld's "clients" are client hosts
+  wc.linear_demux = c.demux == "linear";
   return wc;
 }
 
@@ -155,6 +160,8 @@ void finish(Result& r, const Stats& stats, connfail::sim::SimWorld& world, Clock
   r.frames_bad = stats.bad;
   r.packets_sent = world.packets_sent();
   r.packets_dropped = world.packets_dropped();
+  r.demux_indexed = world.demux_counts().indexed;
+  r.demux_linear = world.demux_counts().linear;
   r.ok = 1;
 }
 
@@ -260,20 +267,6 @@ Result run_netcore(const Config& c) {
 
 // ----------------------------------------------------------------- baseline
 
-// Finds the ns-3 node that owns `ip` (SimWorld exposes names and addresses,
-// not nodes; every node is in ns-3's global NodeList).
-ns3::Ptr<ns3::Node> node_with_address(const std::string& ip) {
-  const ns3::Ipv4Address want(ip.c_str());
-  for (auto it = ns3::NodeList::Begin(); it != ns3::NodeList::End(); ++it) {
-    auto ipv4 = (*it)->GetObject<ns3::Ipv4>();
-    if (!ipv4) continue;
-    for (std::uint32_t i = 0; i < ipv4->GetNInterfaces(); ++i)
-      for (std::uint32_t a = 0; a < ipv4->GetNAddresses(i); ++a)
-        if (ipv4->GetAddress(i, a).GetLocal() == want) return *it;
-  }
-  throw std::runtime_error("no node has address " + ip);
-}
-
 // Bytes to send on an ns-3 socket, in order; ns-3's Send takes all or
 // nothing, so send what fits and resume from the send callback. Each queued
 // frame is one Send() call, like one netcore write.
@@ -372,7 +365,7 @@ struct RawClient {
   bool open = false;
 
   void Connect() {
-    s = ns3::Socket::CreateSocket(node, ns3::TcpSocketFactory::GetTypeId());
+    s = connfail::sim::CreateTcpSocket(node);
     s->Bind();
     s->SetConnectCallback(ns3::MakeCallback(&RawClient::OnConnected, this),
                           ns3::MakeCallback(&RawClient::OnFailed, this));
@@ -421,12 +414,12 @@ Result run_baseline(const Config& c) {
   connfail::sim::SimWorld world(world_config(c));
   apply_loss(world, c);
   const std::string server_ip = world.address_of("server");
-  ns3::Ptr<ns3::Node> server_node = node_with_address(server_ip);
+  ns3::Ptr<ns3::Node> server_node = connfail::sim::NodeOf(world, "server");
   std::vector<ns3::Ptr<ns3::Node>> host_nodes;
-  for (int h = 0; h < c.hosts; ++h) host_nodes.push_back(node_with_address(world.address_of("client" + std::to_string(h))));
+  for (int h = 0; h < c.hosts; ++h) host_nodes.push_back(connfail::sim::NodeOf(world, "client" + std::to_string(h)));
 
   RawServer server;
-  server.listener = ns3::Socket::CreateSocket(server_node, ns3::TcpSocketFactory::GetTypeId());
+  server.listener = connfail::sim::CreateTcpSocket(server_node);
   if (server.listener->Bind(ns3::InetSocketAddress(ns3::Ipv4Address::GetAny(), kPort)) != 0)
     throw std::runtime_error("baseline: cannot bind the server port");
   server.listener->Listen();
@@ -525,8 +518,11 @@ double ratio(double a, double b) { return b != 0 ? a / b : NAN; }
 [[noreturn]] void usage(const char* argv0, const std::string& why) {
   std::fprintf(stderr,
                "%s\nusage: %s [--clients N] [--hosts H] [--seconds S] [--loss P] [--seed N]\n"
-               "          [--payload BYTES] [--workload both|netcore|baseline]\n"
-               "defaults: --clients 10000 --hosts 100 --seconds 600 --loss 0.01 --seed 1 --payload 32\n",
+               "          [--payload BYTES] [--workload both|netcore|baseline] [--demux index|linear]\n"
+               "defaults: --clients 10000 --hosts 100 --seconds 600 --loss 0.01 --seed 1 --payload 32\n"
+               "          --workload both --demux index\n"
+               "--demux linear finds each segment's socket with ns-3 3.37's own lookup, which walks\n"
+               "every endpoint on the node (same results, far slower with many connections)\n",
                why.c_str(), argv0);
   std::exit(2);
 }
@@ -546,6 +542,7 @@ Config parse(int argc, char** argv) {
       else if (a == "--seed") c.seed = static_cast<std::uint32_t>(std::stoul(v));
       else if (a == "--payload") c.payload = std::stoi(v);
       else if (a == "--workload") c.workload = v;
+      else if (a == "--demux") c.demux = v;
       else usage(argv[0], "unknown option " + a);
     } catch (const std::logic_error&) {
       usage(argv[0], "bad value for " + a + ": " + v);
@@ -559,6 +556,7 @@ Config parse(int argc, char** argv) {
   if (c.payload < 16) usage(argv[0], "--payload must be >= 16 (sequence and client id)");
   if (c.workload != "both" && c.workload != "netcore" && c.workload != "baseline")
     usage(argv[0], "--workload must be both, netcore or baseline");
+  if (c.demux != "index" && c.demux != "linear") usage(argv[0], "--demux must be index or linear");
   return c;
 }
 
@@ -568,10 +566,10 @@ void print_json_result(const Measured& m) {
       "\"sim_s\":%.3f,\"events\":%" PRIu64 ",\"events_per_s\":%.0f,\"peak_rss_mib\":%.1f,"
       "\"connected\":%" PRIu64 ",\"connect_failed\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"frames_sent\":%" PRIu64
       ",\"frames_echoed\":%" PRIu64 ",\"frames_bad\":%" PRIu64 ",\"packets_sent\":%" PRIu64
-      ",\"packets_dropped\":%" PRIu64 "}",
+      ",\"packets_dropped\":%" PRIu64 ",\"segments_via_index\":%" PRIu64 ",\"segments_via_lookup\":%" PRIu64 "}",
       m.r.ok ? "true" : "false", m.wall, m.r.setup_wall, m.r.run_wall, m.cpu, m.r.sim_seconds, m.r.events,
       events_per_s(m), m.rss_mib, m.r.connected, m.r.connect_failed, m.r.closed, m.r.frames_sent,
-      m.r.frames_echoed, m.r.frames_bad, m.r.packets_sent, m.r.packets_dropped);
+      m.r.frames_echoed, m.r.frames_bad, m.r.packets_sent, m.r.packets_dropped, m.r.demux_indexed, m.r.demux_linear);
 }
 
 }  // namespace
@@ -579,9 +577,11 @@ void print_json_result(const Measured& m) {
 int main(int argc, char** argv) {
   const Config c = parse(argc, argv);
   std::printf("sim_scale_bench: %d clients on %d hosts (~%d sockets/host), one %d-byte DATA frame (%d on the wire)\n"
-              "per client per second, %.0f simulated s, %.2f%% uniform per-packet loss both ways on every link, seed %u\n\n",
+              "per client per second, %.0f simulated s, %.2f%% uniform per-packet loss both ways on every link, seed %u,\n"
+              "socket lookup: %s\n\n",
               c.clients, c.hosts, (c.clients + c.hosts - 1) / c.hosts, c.payload,
-              c.payload + static_cast<int>(netcore::kFrameHeaderSize) + 1, c.seconds, 100 * c.loss, c.seed);
+              c.payload + static_cast<int>(netcore::kFrameHeaderSize) + 1, c.seconds, 100 * c.loss, c.seed,
+              c.demux == "index" ? "the sim's hash index (index)" : "ns-3's linear endpoint walk (linear)");
   std::vector<Measured> ms;
   for (const char* name : {"netcore", "baseline"}) {
     if (c.workload != "both" && c.workload != name) continue;
@@ -630,6 +630,8 @@ int main(int argc, char** argv) {
   row("bad echoes", "%" PRIu64, [](const Measured& m) { return m.r.frames_bad; }, false);
   row("packets on links", "%" PRIu64, [](const Measured& m) { return m.r.packets_sent; }, true);
   row("packets dropped", "%" PRIu64, [](const Measured& m) { return m.r.packets_dropped; }, true);
+  row("segments via index", "%" PRIu64, [](const Measured& m) { return m.r.demux_indexed; }, false);
+  row("segments via lookup", "%" PRIu64, [](const Measured& m) { return m.r.demux_linear; }, false);
 
   // Sanity: every workload ran and echoed frames correctly; both echoed a
   // comparable number (same topology, seed and schedule).
@@ -661,8 +663,8 @@ int main(int argc, char** argv) {
 
   // One JSON line.
   std::printf("\n{\"bench\":\"sim_scale\",\"config\":{\"clients\":%d,\"hosts\":%d,\"seconds\":%g,\"loss\":%g,"
-              "\"seed\":%u,\"payload\":%d}",
-              c.clients, c.hosts, c.seconds, c.loss, c.seed, c.payload);
+              "\"seed\":%u,\"payload\":%d,\"demux\":\"%s\"}",
+              c.clients, c.hosts, c.seconds, c.loss, c.seed, c.payload, c.demux.c_str());
   for (const auto& m : ms) {
     std::printf(",\"%s\":", m.name.c_str());
     print_json_result(m);
