@@ -18,7 +18,8 @@
 // segment reaches them with a fully specified endpoint, and leave the index
 // when destroyed; an entry whose socket's endpoint changed or went away is
 // dropped on sight. The results are the same as without it, byte for byte
-// (tests/sim_demux_test.cc). Internal to sim/: never include from outside it.
+// (docs/sim.md, "Finding a segment's socket"). Internal to sim/: never
+// include from outside it.
 #pragma once
 
 #include <ns3/ip-l4-protocol.h>

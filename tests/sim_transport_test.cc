@@ -19,14 +19,26 @@ struct RunResult {
   std::uint64_t packets = 0;
   TimePoint finished_at{};
   std::size_t bytes = 0;
+  SimWorld::DemuxCounts demux;
 };
 
-// Three clients echo 200 KiB each through the server, then close.
-RunResult echo_workload(std::uint32_t seed) {
+// Three clients echo 200 KiB each through the server, then close; `loss`:
+// uniform loss both ways on every link.
+RunResult echo_workload(std::uint32_t seed, bool linear_demux = false, double loss = 0.0) {
   WorldConfig cfg;
   cfg.seed = seed;
   cfg.clients = 3;
+  cfg.linear_demux = linear_demux;
   SimWorld world(cfg);
+  if (loss > 0) {
+    connfail::sim::LossSpec l;
+    l.kind = connfail::sim::LossSpec::Kind::Uniform;
+    l.rate = loss;
+    for (int i = 0; i < 3; ++i) {
+      world.set_loss("client" + std::to_string(i), "server", l);
+      world.set_loss("server", "client" + std::to_string(i), l);
+    }
+  }
   ConnectionLedger ledger;
   AcceptorOptions o;
   o.listen.address = {"0.0.0.0", 7000};
@@ -57,6 +69,7 @@ RunResult echo_workload(std::uint32_t seed) {
   r.packets = world.packets_sent();
   r.finished_at = world.loop().now();
   for (auto& rec : recs) r.bytes += rec->bytes.size();
+  r.demux = world.demux_counts();
   return r;
 }
 
@@ -95,6 +108,29 @@ TEST(SimDeterminism, TraceHashSeesADifferentWorkload) {
     other = world.trace_hash();
   }
   EXPECT_NE(a.hash, other);
+}
+
+// The sim's socket index (sim/tcp_demux.h) changes nothing but speed: the
+// same run as with ns-3's own linear lookup, retransmissions included.
+TEST(SimDemux, HashIndexAndLinearLookupGiveTheSameRun) {
+  const RunResult indexed = echo_workload(5, false, 0.02);
+  const RunResult linear = echo_workload(5, true, 0.02);
+  EXPECT_EQ(indexed.bytes, 3u * 200 * 1024);
+  EXPECT_EQ(indexed.bytes, linear.bytes);
+  EXPECT_EQ(indexed.packets, linear.packets);
+  EXPECT_EQ(indexed.finished_at, linear.finished_at);
+  EXPECT_EQ(indexed.hash, linear.hash);
+}
+
+TEST(SimDemux, EstablishedConnectionsAreFoundThroughTheIndex) {
+  const RunResult indexed = echo_workload(5, false, 0.02);
+  // Left to the lookup: each socket's first segment (the SYN at the
+  // listener, the SYN-ACK, the ACK completing the handshake) and little else.
+  EXPECT_LE(indexed.demux.linear, 3u * 4);
+  EXPECT_GT(indexed.demux.indexed, 20 * indexed.demux.linear);
+  const RunResult linear = echo_workload(5, true, 0.02);
+  EXPECT_EQ(linear.demux.indexed, 0u);
+  EXPECT_EQ(linear.demux.linear, 0u);
 }
 
 TEST(SimInventory, ReportsStateOwnerAndTimeInState) {
