@@ -160,8 +160,9 @@ void finish(Result& r, const Stats& stats, connfail::sim::SimWorld& world, Clock
   r.frames_bad = stats.bad;
   r.packets_sent = world.packets_sent();
   r.packets_dropped = world.packets_dropped();
-  r.demux_indexed = world.demux_counts().indexed;
-  r.demux_linear = world.demux_counts().linear;
+  const auto demux = world.demux_counts();
+  r.demux_indexed = demux.indexed;
+  r.demux_linear = demux.linear;
   r.ok = 1;
 }
 

@@ -14,8 +14,8 @@
 #include "sim/jitter_channel.h"
 #include "sim/loss_models.h"
 #include "sim/ns3_loop.h"
-#include "sim/sim_transport.h"
 #include "sim/raw_tcp.h"
+#include "sim/sim_transport.h"
 #include "sim/tcp_demux.h"
 
 namespace connfail::sim {

@@ -68,7 +68,6 @@ class TcpDemux : public ns3::IpL4Protocol {
   std::uint64_t fallback_deliveries() const { return m_slow; }
   /// Entries dropped because their socket's endpoint went away or changed.
   std::uint64_t stale_entries() const { return m_stale; }
-  std::size_t index_size() const { return m_index.size(); }
 
   int GetProtocolNumber() const override;
   RxStatus Receive(ns3::Ptr<ns3::Packet> p, const ns3::Ipv4Header& header,
