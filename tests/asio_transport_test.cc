@@ -1,7 +1,15 @@
 // Asio transport specifics: the kernel TCP table parser and OS inventory.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <thread>
+#include <vector>
 
 #include "netcore/acceptor.h"
 #include "netcore/asio/asio_transport.h"
@@ -39,6 +47,29 @@ TEST(ProcNetTcp, ParsesIpv6Loopback) {
   EXPECT_EQ(rows[0].local.port, 8080);
 }
 
+// A read of /proc/net/tcp that races other sockets repeats rows near a page
+// boundary, sometimes in a newer state: one row per socket stays, the later.
+TEST(ProcNetTcp, RepeatedRowsCountOnce) {
+  const std::string text =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+      "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 100 1 0\n"
+      "   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 101 1 0\n"
+      "   2: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 102 1 0\n"
+      "   3: 0100007F:1F90 0100007F:C350 08 00000000:00000000 00:00000000 00000000     0        0 101 1 0\n"
+      "   4: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 103 1 0\n"
+      "   5: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 102 1 0\n";
+  auto rows = netcore::asio::dedupe_kernel_rows(parse_proc_net_tcp(text, false));
+  ASSERT_EQ(rows.size(), 4u);  // two listeners (SO_REUSEPORT: two inodes), one connection's two ends
+  int listeners = 0;
+  for (const auto& r : rows) {
+    if (r.state == TcpState::Listen) ++listeners;
+    if (r.inode == 101) {
+      EXPECT_EQ(r.state, TcpState::CloseWait) << "the later copy wins";
+    }
+  }
+  EXPECT_EQ(listeners, 2);
+}
+
 TEST(AsioInventory, SeesListenerAndConnectionsFromTheKernel) {
   asio::AsioTransport t;
   ConnectionLedger ledger;
@@ -64,6 +95,96 @@ TEST(AsioInventory, SeesListenerAndConnectionsFromTheKernel) {
   acceptor->close();
   t.loop().run_until([&] { return live_connections(t.inventory()).empty(); }, std::chrono::seconds(5));
   EXPECT_TRUE(live_connections(t.inventory()).empty());
+}
+
+// Other processes' sockets come and go while the inventory is read (ctest -j
+// runs other Asio tests beside this one): the kernel's table then comes out
+// with rows repeated or missing, and the inventory must still list each of
+// ours exactly once. A thread churns loopback connections, closed with RST so
+// that no TIME_WAIT piles up, and the inventory is sampled meanwhile.
+TEST(AsioInventory, CountsEachSocketOnceWhileOthersComeAndGo) {
+  asio::AsioTransport t;
+  ConnectionLedger ledger;
+  AcceptorOptions o;
+  o.listen.address = {"127.0.0.1", 0};
+  auto acceptor = Acceptor::start(t, ledger, [](Channel&) {}, o);
+  // Sixteen connections, so that some of our rows land near a page boundary
+  // of the table wherever the 4-tuples hash.
+  constexpr int kClients = 16;
+  std::vector<std::shared_ptr<Channel>> clients;
+  for (int i = 0; i < kClients; ++i)
+    connect_channel(t, ledger, {"127.0.0.1", acceptor->local_address().port}, std::chrono::seconds(5),
+                    [](Channel&) {}, {}, [&](std::shared_ptr<Channel> ch, SocketError) {
+                      if (ch) clients.push_back(ch);
+                    });
+  ASSERT_TRUE(t.loop().run_until([&] { return clients.size() == kClients && acceptor->accepted() == kClients; },
+                                 std::chrono::seconds(5)));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> churned{0};
+  std::thread churn([&] {
+    const int l = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (l < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 256) != 0 ||
+        ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!stop && std::chrono::steady_clock::now() < deadline) {
+      std::vector<int> fds;
+      for (int i = 0; i < 64; ++i) {
+        const int c = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (c < 0) break;
+        fds.push_back(c);
+        if (::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) break;
+        const int s = ::accept(l, nullptr, nullptr);
+        if (s >= 0) fds.push_back(s);
+      }
+      for (int fd : fds) {
+        linger lg{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        ::close(fd);
+      }
+      ++churned;
+    }
+    ::close(l);
+  });
+  // Let the churn fill the table past a page before sampling.
+  while (churned < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  int bad = 0;
+  std::string first_bad;
+  // 100 samples, or as many as 8 s allow (a table of thousands of rows under
+  // TSan takes a while to read).
+  int samples = 0;
+  const auto sampling_ends = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+  for (int sample = 0; sample < 100 && std::chrono::steady_clock::now() < sampling_ends; ++sample, ++samples) {
+    int listeners = 0, established = 0;
+    for (const auto& s : t.inventory()) {
+      if (s.role == SocketRole::Listener) ++listeners;
+      if (s.state == TcpState::Established) ++established;
+    }
+    if (listeners != 1 || established != 2 * kClients) {
+      if (bad++ == 0)
+        first_bad = "sample " + std::to_string(sample) + ": " + std::to_string(listeners) + " listener(s), " +
+                    std::to_string(established) + " established";
+    }
+  }
+  stop = true;
+  churn.join();
+  EXPECT_GE(churned.load(), 2);
+  EXPECT_GE(samples, 10);
+  EXPECT_EQ(bad, 0) << bad << " of " << samples << " samples wrong; the first: " << first_bad;
+  for (auto& c : clients) c->close();
+  acceptor->close();
+  t.loop().run_until([&] { return live_connections(t.inventory()).empty(); }, std::chrono::seconds(5));
+  const auto live = live_connections(t.inventory());
+  std::string rows;
+  for (const auto& s : live)
+    rows += " " + s.local.to_string() + "->" + s.remote.to_string() + " " + to_string(s.state) +
+            (s.held_by_app ? " (held)" : "");
+  EXPECT_TRUE(live.empty()) << "left:" << rows;
 }
 
 // run_until drives the loop for its whole limit even when the loop has no

@@ -1,6 +1,9 @@
 #include "netcore/asio/asio_transport.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,12 +13,14 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <deque>
-#include <fstream>
-#include <sstream>
+#include <optional>
+#include <string_view>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 namespace netcore::asio {
 
@@ -457,63 +462,146 @@ TcpState linux_state(unsigned st) {
   }
 }
 
-// "0100007F:1F90" (IPv4) or 32 hex digits (IPv6, four host-order words).
-Address parse_hex_endpoint(const std::string& s, bool ipv6) {
-  Address a;
-  auto colon = s.find(':');
-  if (colon == std::string::npos) return a;
-  const std::string ip = s.substr(0, colon);
-  a.port = static_cast<std::uint16_t>(std::stoul(s.substr(colon + 1), nullptr, 16));
-  if (!ipv6) {
-    auto v = static_cast<std::uint32_t>(std::stoul(ip, nullptr, 16));
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff,
-                  (v >> 24) & 0xff);
-    a.host = buf;
-  } else if (ip.size() == 32) {
-    ba::ip::address_v6::bytes_type b{};
-    for (int w = 0; w < 4; ++w) {
-      auto v = static_cast<std::uint32_t>(std::stoul(ip.substr(static_cast<std::size_t>(w) * 8, 8), nullptr, 16));
-      for (int k = 0; k < 4; ++k) b[static_cast<std::size_t>(w * 4 + k)] = static_cast<unsigned char>((v >> (8 * k)) & 0xff);
-    }
-    a.host = ba::ip::address_v6(b).to_string();
+// Hex digits to a number; false on anything else or an empty field.
+template <typename T>
+bool parse_hex(std::string_view s, T& out) {
+  if (s.empty() || s.size() > 2 * sizeof(T)) return false;
+  T v = 0;
+  for (char c : s) {
+    unsigned d;
+    if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
+    else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
+    else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
+    else return false;
+    v = static_cast<T>((v << 4) | d);
   }
-  return a;
+  out = v;
+  return true;
 }
 
-std::string slurp(const char* path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// "0100007F:1F90" (IPv4) or 32 hex digits (IPv6, four host-order words).
+bool parse_hex_endpoint(std::string_view s, bool ipv6, Address& a) {
+  const auto colon = s.find(':');
+  if (colon == std::string_view::npos || !parse_hex(s.substr(colon + 1), a.port)) return false;
+  const auto ip = s.substr(0, colon);
+  if (!ipv6) {
+    std::uint32_t v = 0;
+    if (!parse_hex(ip, v)) return false;
+    char buf[16];
+    char* p = buf;
+    for (int k = 0; k < 4; ++k) {
+      if (k > 0) *p++ = '.';
+      const unsigned octet = (v >> (8 * k)) & 0xff;
+      if (octet >= 100) *p++ = static_cast<char>('0' + octet / 100);
+      if (octet >= 10) *p++ = static_cast<char>('0' + octet / 10 % 10);
+      *p++ = static_cast<char>('0' + octet % 10);
+    }
+    a.host.assign(buf, p);
+    return true;
+  }
+  if (ip.size() != 32) return false;
+  ba::ip::address_v6::bytes_type b{};
+  for (std::size_t w = 0; w < 4; ++w) {
+    std::uint32_t v = 0;
+    if (!parse_hex(ip.substr(w * 8, 8), v)) return false;
+    for (std::size_t k = 0; k < 4; ++k) b[w * 4 + k] = static_cast<unsigned char>((v >> (8 * k)) & 0xff);
+  }
+  a.host = ba::ip::address_v6(b).to_string();
+  return true;
+}
+
+// The whole file, and how many read() calls returned data: the kernel writes
+// a /proc table one page per call, and only a table that came back in one
+// call was written in one pass over its hash buckets.
+std::string read_whole(const char* path, int& reads) {
+  std::string out;
+  reads = 0;
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    ++reads;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 }  // namespace
 
 std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv6) {
+  // Plain string_view scanning: the table can hold thousands of rows and is
+  // read on every inventory, also under the sanitizers.
   std::vector<KernelTcpEntry> out;
-  std::istringstream in(text);
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string sl, local, remote, st, queues, timer, retr, uid, timeout, inode;
-    if (!(ls >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >> inode)) continue;
+  std::string_view rest(text);
+  bool header = true;
+  while (!rest.empty()) {
+    const auto nl = rest.find('\n');
+    const std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    if (header) {
+      header = false;
+      continue;
+    }
+    // Fields: sl local rem st queues timer retr uid timeout inode ...
+    std::string_view field[10];
+    std::size_t n = 0, i = 0;
+    while (n < 10) {
+      while (i < line.size() && line[i] == ' ') ++i;
+      if (i >= line.size()) break;
+      const std::size_t start = i;
+      while (i < line.size() && line[i] != ' ') ++i;
+      field[n++] = line.substr(start, i - start);
+    }
+    if (n < 10) continue;
     KernelTcpEntry e;
-    e.local = parse_hex_endpoint(local, ipv6);
-    e.remote = parse_hex_endpoint(remote, ipv6);
-    e.state = linux_state(static_cast<unsigned>(std::stoul(st, nullptr, 16)));
-    e.inode = std::stoul(inode);
-    out.push_back(e);
+    unsigned st = 0;
+    if (!parse_hex_endpoint(field[1], ipv6, e.local) || !parse_hex_endpoint(field[2], ipv6, e.remote) ||
+        !parse_hex(field[3], st))
+      continue;
+    e.state = linux_state(st);
+    unsigned long inode = 0;
+    bool digits = !field[9].empty();
+    for (char c : field[9]) {
+      if (c < '0' || c > '9') {
+        digits = false;
+        break;
+      }
+      inode = inode * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (!digits) continue;
+    e.inode = inode;
+    out.push_back(std::move(e));
   }
   return out;
 }
 
-std::vector<KernelTcpEntry> read_kernel_tcp_table() {
-  auto v4 = parse_proc_net_tcp(slurp("/proc/net/tcp"), false);
-  auto v6 = parse_proc_net_tcp(slurp("/proc/net/tcp6"), true);
+std::vector<KernelTcpEntry> dedupe_kernel_rows(const std::vector<KernelTcpEntry>& rows) {
+  using Key = std::tuple<std::string, std::uint16_t, std::string, std::uint16_t, unsigned long>;
+  std::map<Key, std::size_t> last;  // key -> index of its last copy
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    last[Key{r.local.host, r.local.port, r.remote.host, r.remote.port, r.inode}] = i;
+  }
+  std::vector<KernelTcpEntry> out;
+  out.reserve(last.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    if (last.at(Key{r.local.host, r.local.port, r.remote.host, r.remote.port, r.inode}) == i) out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<KernelTcpEntry> read_kernel_tcp_table(bool* one_pass) {
+  int reads4 = 0, reads6 = 0;
+  auto v4 = parse_proc_net_tcp(read_whole("/proc/net/tcp", reads4), false);
+  auto v6 = parse_proc_net_tcp(read_whole("/proc/net/tcp6", reads6), true);
+  if (one_pass) *one_pass = reads4 <= 1 && reads6 <= 1;
   v4.insert(v4.end(), v6.begin(), v6.end());
-  return v4;
+  return dedupe_kernel_rows(v4);
 }
 
 std::map<int, unsigned long> process_socket_inodes() {
@@ -546,55 +634,130 @@ std::size_t process_fd_count() {
   return n > 0 ? n - 1 : 0;  // minus the fd opendir itself holds
 }
 
+namespace {
+
+// The kernel's own state of one of our sockets, from its fd (TCP_INFO's
+// tcpi_state uses the same numbering as /proc/net/tcp's st column).
+std::optional<TcpState> fd_tcp_state(int fd) {
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return std::nullopt;
+  return linux_state(ti.tcpi_state);
+}
+
+bool same_rows(const std::vector<SocketInfo>& a, const std::vector<SocketInfo>& b) {
+  auto key = [](const SocketInfo& s) {
+    return std::make_tuple(s.local.host, s.local.port, s.remote.host, s.remote.port, s.state, s.socket_id,
+                           s.role);
+  };
+  if (a.size() != b.size()) return false;
+  std::vector<decltype(key(a[0]))> ka, kb;
+  for (const auto& s : a) ka.push_back(key(s));
+  for (const auto& s : b) kb.push_back(key(s));
+  std::sort(ka.begin(), ka.end());
+  std::sort(kb.begin(), kb.end());
+  return ka == kb;
+}
+
+}  // namespace
+
 std::vector<SocketInfo> AsioTransport::inventory() const {
   // Our own open sockets and listeners, by fd.
   struct Mine {
     std::uint64_t id;
     SocketRole role;
+    Address local;
+    Address remote;
   };
   std::map<int, Mine> by_fd;
   for (const auto& [id, w] : sockets_)
-    if (auto s = w.lock(); s && s->is_open()) by_fd[s->native_fd()] = Mine{id, s->role()};
+    if (auto s = w.lock(); s && s->is_open()) {
+      Mine m{id, s->role(), s->local_address(), s->remote_address()};
+      error_code ec;
+      if (auto l = s->raw().local_endpoint(ec); !ec) m.local = {l.address().to_string(), l.port()};
+      if (auto r = s->raw().remote_endpoint(ec); !ec) m.remote = {r.address().to_string(), r.port()};
+      by_fd[s->native_fd()] = m;
+    }
   for (const auto& w : listeners_)
-    if (auto l = w.lock(); l && l->native_fd() >= 0) by_fd[l->native_fd()] = Mine{0, SocketRole::Listener};
+    if (auto l = w.lock(); l && l->native_fd() >= 0)
+      by_fd[l->native_fd()] = Mine{0, SocketRole::Listener, l->local_address(), {}};
 
   std::map<unsigned long, int> fd_of_inode;
   for (const auto& [fd, inode] : process_socket_inodes()) fd_of_inode[inode] = fd;
 
-  std::vector<SocketInfo> out;
-  for (const auto& e : read_kernel_tcp_table()) {
-    auto fd_it = e.inode != 0 ? fd_of_inode.find(e.inode) : fd_of_inode.end();
-    const bool in_process = fd_it != fd_of_inode.end();
-    const bool tracked = in_process && by_fd.count(fd_it->second) > 0;
-    // Rows the kernel keeps without an fd (accept queue, TIME_WAIT, orphaned
-    // FIN_WAIT) are ours when they sit on one of our listening ports or on
-    // the exact port pair of a connection we made.
-    const bool on_our_listener = listener_ports_.count(e.local.port) > 0;
-    const bool our_client_pair = client_pairs_.count({e.local.port, e.remote.port}) > 0;
-    if (!tracked) {
-      if (in_process && !on_our_listener) continue;  // another transport's socket
-      if (!in_process && (e.inode != 0 || !(on_our_listener || our_client_pair))) continue;
-    }
-    SocketInfo si;
-    si.state = e.state;
-    si.local = e.local;
-    si.remote = e.remote;
-    si.node = "local";
-    if (in_process) {
-      auto m = by_fd.find(fd_it->second);
-      if (m != by_fd.end()) {
-        si.socket_id = m->second.id;
-        si.role = m->second.role;
-        si.held_by_app = true;
-      } else {
-        si.role = e.state == TcpState::Listen ? SocketRole::Listener : SocketRole::KernelOnly;
+  // One read of the kernel's table, cut down to the rows that are ours.
+  auto snapshot = [&](std::set<int>& fds_seen, bool& one_pass) {
+    std::vector<SocketInfo> out;
+    fds_seen.clear();
+    for (const auto& e : read_kernel_tcp_table(&one_pass)) {
+      auto fd_it = e.inode != 0 ? fd_of_inode.find(e.inode) : fd_of_inode.end();
+      const bool in_process = fd_it != fd_of_inode.end();
+      const bool tracked = in_process && by_fd.count(fd_it->second) > 0;
+      // Rows the kernel keeps without an fd (accept queue, TIME_WAIT, orphaned
+      // FIN_WAIT) are ours when they sit on one of our listening ports or on
+      // the exact port pair of a connection we made.
+      const bool on_our_listener = listener_ports_.count(e.local.port) > 0;
+      const bool our_client_pair = client_pairs_.count({e.local.port, e.remote.port}) > 0;
+      if (!tracked) {
+        if (in_process && !on_our_listener) continue;  // another transport's socket
+        if (!in_process && (e.inode != 0 || !(on_our_listener || our_client_pair))) continue;
       }
-    } else {
-      si.role = SocketRole::KernelOnly;  // accept queue, TIME_WAIT, orphaned FIN_WAIT
+      SocketInfo si;
+      si.state = e.state;
+      si.local = e.local;
+      si.remote = e.remote;
+      si.node = "local";
+      if (in_process) {
+        auto m = by_fd.find(fd_it->second);
+        if (m != by_fd.end()) {
+          si.socket_id = m->second.id;
+          si.role = m->second.role;
+          si.held_by_app = true;
+          fds_seen.insert(m->first);
+        } else {
+          si.role = e.state == TcpState::Listen ? SocketRole::Listener : SocketRole::KernelOnly;
+        }
+      } else {
+        si.role = SocketRole::KernelOnly;  // accept queue, TIME_WAIT, orphaned FIN_WAIT
+      }
+      out.push_back(si);
     }
-    out.push_back(si);
+    return out;
+  };
+
+  // A table longer than a page is not read atomically (see
+  // dedupe_kernel_rows): a row can be missed when other processes open or
+  // close sockets meanwhile. Then read until two reads agree on our rows (a
+  // few tries at most; each read walks every hash bucket, milliseconds),
+  // and fill in any of our own sockets still missing from their fds.
+  std::set<int> fds_seen;
+  bool one_pass = true;
+  auto rows = snapshot(fds_seen, one_pass);
+  for (int attempt = 0; attempt < 4 && !one_pass; ++attempt) {
+    std::set<int> again_seen;
+    auto again = snapshot(again_seen, one_pass);
+    const bool stable = same_rows(rows, again);
+    rows = std::move(again);
+    fds_seen = std::move(again_seen);
+    if (stable) break;
   }
-  return out;
+  for (const auto& [fd, m] : by_fd) {
+    if (fds_seen.count(fd) > 0) continue;
+    const auto state = m.role == SocketRole::Listener ? std::optional<TcpState>(TcpState::Listen) : fd_tcp_state(fd);
+    // A CLOSED socket (never connected, or reset) is not in the kernel's
+    // table either; it is not a connection, as before.
+    if (!state || *state == TcpState::Closed) continue;
+    SocketInfo si;
+    si.socket_id = m.id;
+    si.role = m.role;
+    si.held_by_app = true;
+    si.local = m.local;
+    si.remote = m.remote;
+    si.node = "local";
+    si.state = *state;
+    rows.push_back(si);
+  }
+  return rows;
 }
 
 }  // namespace netcore::asio

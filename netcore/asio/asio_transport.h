@@ -82,8 +82,17 @@ struct KernelTcpEntry {
 };
 /// Parses /proc/net/tcp-format text (IPv4 or IPv6).
 std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv6);
-/// Reads /proc/net/tcp and /proc/net/tcp6.
-std::vector<KernelTcpEntry> read_kernel_tcp_table();
+/// Drops the rows a read of the table repeats. The kernel writes
+/// /proc/net/tcp a page (about 27 rows) per read() and finds its place again
+/// by bucket and offset; a socket created or closed elsewhere between two
+/// pages shifts that offset, so rows near a page boundary come out twice or
+/// not at all. A row is one socket by (local, remote, inode); the later copy,
+/// read later, wins.
+std::vector<KernelTcpEntry> dedupe_kernel_rows(const std::vector<KernelTcpEntry>& rows);
+/// Reads /proc/net/tcp and /proc/net/tcp6, without repeated rows. one_pass
+/// (if given) tells whether each file came back in one read(), that is, in
+/// one pass of the kernel over its table: no row repeated or missed.
+std::vector<KernelTcpEntry> read_kernel_tcp_table(bool* one_pass = nullptr);
 /// Socket inodes of this process's open fds (fd -> inode).
 std::map<int, unsigned long> process_socket_inodes();
 /// Number of open fds of this process.
