@@ -211,6 +211,12 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       f.message = "server ledger has " + std::to_string(got) + " connection(s) " +
                   (reason == "open" ? std::string("still open") : "closed with reason '" + reason + "'") +
                   ", expected exactly " + std::to_string(want);
+      // What the server's connections ended as instead: a count that is too
+      // low lists no entries below, and the other reasons say why.
+      std::string all;
+      for (const auto& [other, n] : counts)
+        all += (all.empty() ? "" : ", ") + std::to_string(n) + " " + other;
+      f.message += " (server ledger: " + (all.empty() ? std::string("no connections") : all) + ")";
       // Which ones: each with its group and its ledger history.
       for (const auto& sc : in.server_conns) {
         const auto& e = *sc.entry;
