@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <set>
+#include <tuple>
 #include <thread>
 #include <vector>
 
@@ -70,6 +73,78 @@ TEST(ProcNetTcp, RepeatedRowsCountOnce) {
   EXPECT_EQ(listeners, 2);
 }
 
+// The two ways to read the kernel's table give the same rows: sockets in
+// five states on one listening port, IPv4 and IPv6, TIME_WAIT (no inode)
+// included.
+TEST(KernelTcpTable, SockDiagAndProcFilesAgree) {
+  if (!netcore::asio::read_diag_tcp_table())
+    GTEST_SKIP() << "the kernel here does not answer NETLINK_SOCK_DIAG; the inventory reads /proc/net/tcp";
+  std::vector<int> fds;
+  auto open_pairs = [&](int family, const char* loopback) -> std::uint16_t {
+    const int l = ::socket(family, SOCK_STREAM, 0);
+    if (l < 0) return 0;
+    fds.push_back(l);
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      ::inet_pton(AF_INET, loopback, &a->sin_addr);
+      len = sizeof *a;
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      ::inet_pton(AF_INET6, loopback, &a->sin6_addr);
+      len = sizeof *a;
+    }
+    if (::bind(l, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(l, 8) != 0) return 0;
+    ::getsockname(l, reinterpret_cast<sockaddr*>(&ss), &len);
+    auto connect_one = [&] {
+      const int c = ::socket(family, SOCK_STREAM, 0);
+      EXPECT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&ss), len), 0);
+      return c;
+    };
+    // ESTABLISHED both ways; FIN_WAIT2 / CLOSE_WAIT; TIME_WAIT; and one
+    // still in the accept queue.
+    const int c1 = connect_one(), a1 = ::accept(l, nullptr, nullptr);
+    const int c2 = connect_one(), a2 = ::accept(l, nullptr, nullptr);
+    const int c3 = connect_one(), a3 = ::accept(l, nullptr, nullptr);
+    const int c4 = connect_one();
+    ::close(c2);
+    ::close(a3);
+    ::close(c3);
+    for (int fd : {c1, a1, a2, c4}) fds.push_back(fd);
+    (void)a2;
+    return family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)
+                             : ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  };
+  std::set<std::uint16_t> ports;
+  if (auto p = open_pairs(AF_INET, "127.0.0.1")) ports.insert(p);
+  if (auto p = open_pairs(AF_INET6, "::1")) ports.insert(p);
+  ASSERT_FALSE(ports.empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // FINs and ACKs on loopback
+  using Row = std::tuple<std::string, std::uint16_t, std::string, std::uint16_t, TcpState, unsigned long>;
+  auto ours = [&](const std::vector<netcore::asio::KernelTcpEntry>& rows) {
+    std::set<Row> out;
+    for (const auto& r : rows)
+      if (ports.count(r.local.port) || ports.count(r.remote.port))
+        out.insert({r.local.host, r.local.port, r.remote.host, r.remote.port, r.state, r.inode});
+    return out;
+  };
+  const auto from_diag = ours(*netcore::asio::read_diag_tcp_table());
+  const auto from_proc = ours(netcore::asio::read_proc_tcp_table());
+  EXPECT_EQ(from_diag, from_proc);
+  std::map<TcpState, int> states;
+  for (const auto& r : from_diag) ++states[std::get<4>(r)];
+  const int families = static_cast<int>(ports.size());
+  EXPECT_EQ(states[TcpState::Listen], families);
+  EXPECT_EQ(states[TcpState::Established], 4 * families);  // c1, a1, c4 and its peer in the accept queue
+  EXPECT_EQ(states[TcpState::CloseWait], families);
+  EXPECT_EQ(states[TcpState::FinWait2], families);
+  EXPECT_EQ(states[TcpState::TimeWait], families);
+  for (int fd : fds) ::close(fd);
+}
+
 TEST(AsioInventory, SeesListenerAndConnectionsFromTheKernel) {
   asio::AsioTransport t;
   ConnectionLedger ledger;
@@ -101,15 +176,32 @@ TEST(AsioInventory, SeesListenerAndConnectionsFromTheKernel) {
 // runs other Asio tests beside this one): the kernel's table then comes out
 // with rows repeated or missing, and the inventory must still list each of
 // ours exactly once. A thread churns loopback connections, closed with RST so
-// that no TIME_WAIT piles up, and the inventory is sampled meanwhile.
-TEST(AsioInventory, CountsEachSocketOnceWhileOthersComeAndGo) {
+// that no TIME_WAIT piles up, and the inventory is sampled meanwhile. Once
+// per source of the kernel's table.
+class TableSource : public testing::TestWithParam<asio::KernelTableSource> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == asio::KernelTableSource::SockDiag && !asio::read_diag_tcp_table())
+      GTEST_SKIP() << "the kernel here does not answer NETLINK_SOCK_DIAG";
+    asio::set_kernel_table_source(GetParam());
+  }
+  void TearDown() override { asio::set_kernel_table_source(asio::KernelTableSource::Auto); }
+};
+
+INSTANTIATE_TEST_SUITE_P(AsioInventory, TableSource,
+                         testing::Values(asio::KernelTableSource::SockDiag, asio::KernelTableSource::ProcFiles),
+                         [](const testing::TestParamInfo<asio::KernelTableSource>& i) {
+                           return std::string(i.param == asio::KernelTableSource::SockDiag ? "SockDiag" : "ProcFiles");
+                         });
+
+TEST_P(TableSource, CountsEachSocketOnceWhileOthersComeAndGo) {
   asio::AsioTransport t;
   ConnectionLedger ledger;
   AcceptorOptions o;
   o.listen.address = {"127.0.0.1", 0};
   auto acceptor = Acceptor::start(t, ledger, [](Channel&) {}, o);
-  // Sixteen connections, so that some of our rows land near a page boundary
-  // of the table wherever the 4-tuples hash.
+  // Sixteen connections, so that some of our rows land near a page (or
+  // batch) boundary of the table wherever the 4-tuples hash.
   constexpr int kClients = 16;
   std::vector<std::shared_ptr<Channel>> clients;
   for (int i = 0; i < kClients; ++i)

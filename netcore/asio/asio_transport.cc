@@ -2,6 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -13,8 +16,10 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <optional>
 #include <string_view>
@@ -532,9 +537,10 @@ std::string read_whole(const char* path, int& reads) {
 
 }  // namespace
 
-std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv6) {
+std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv6, const RowKeep& keep) {
   // Plain string_view scanning: the table can hold thousands of rows and is
-  // read on every inventory, also under the sanitizers.
+  // read on every inventory, also under the sanitizers. Ports and inode come
+  // first, so that rows `keep` turns down cost no strings.
   std::vector<KernelTcpEntry> out;
   std::string_view rest(text);
   bool header = true;
@@ -557,12 +563,6 @@ std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv
       field[n++] = line.substr(start, i - start);
     }
     if (n < 10) continue;
-    KernelTcpEntry e;
-    unsigned st = 0;
-    if (!parse_hex_endpoint(field[1], ipv6, e.local) || !parse_hex_endpoint(field[2], ipv6, e.remote) ||
-        !parse_hex(field[3], st))
-      continue;
-    e.state = linux_state(st);
     unsigned long inode = 0;
     bool digits = !field[9].empty();
     for (char c : field[9]) {
@@ -573,6 +573,18 @@ std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv
       inode = inode * 10 + static_cast<unsigned long>(c - '0');
     }
     if (!digits) continue;
+    const auto lc = field[1].find(':'), rc = field[2].find(':');
+    std::uint16_t lport = 0, rport = 0;
+    if (lc == std::string_view::npos || rc == std::string_view::npos || !parse_hex(field[1].substr(lc + 1), lport) ||
+        !parse_hex(field[2].substr(rc + 1), rport))
+      continue;
+    if (keep && !keep(lport, rport, inode)) continue;
+    KernelTcpEntry e;
+    unsigned st = 0;
+    if (!parse_hex_endpoint(field[1], ipv6, e.local) || !parse_hex_endpoint(field[2], ipv6, e.remote) ||
+        !parse_hex(field[3], st))
+      continue;
+    e.state = linux_state(st);
     e.inode = inode;
     out.push_back(std::move(e));
   }
@@ -595,13 +607,117 @@ std::vector<KernelTcpEntry> dedupe_kernel_rows(const std::vector<KernelTcpEntry>
   return out;
 }
 
-std::vector<KernelTcpEntry> read_kernel_tcp_table(bool* one_pass) {
+std::vector<KernelTcpEntry> read_proc_tcp_table(bool* one_pass, const RowKeep& keep) {
   int reads4 = 0, reads6 = 0;
-  auto v4 = parse_proc_net_tcp(read_whole("/proc/net/tcp", reads4), false);
-  auto v6 = parse_proc_net_tcp(read_whole("/proc/net/tcp6", reads6), true);
+  auto v4 = parse_proc_net_tcp(read_whole("/proc/net/tcp", reads4), false, keep);
+  auto v6 = parse_proc_net_tcp(read_whole("/proc/net/tcp6", reads6), true, keep);
   if (one_pass) *one_pass = reads4 <= 1 && reads6 <= 1;
   v4.insert(v4.end(), v6.begin(), v6.end());
   return dedupe_kernel_rows(v4);
+}
+
+namespace {
+
+// One NETLINK_SOCK_DIAG dump of every TCP socket of one address family.
+// false when the kernel does not answer (no sock_diag, or it is not allowed
+// here); `chunks` counts the recv() calls that returned messages.
+bool diag_dump(int family, std::vector<KernelTcpEntry>& out, int& chunks, const RowKeep& keep) {
+  const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return false;
+  struct Request {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  } rq{};
+  rq.nlh.nlmsg_len = sizeof rq;
+  rq.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  rq.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  rq.nlh.nlmsg_seq = 1;
+  rq.req.sdiag_family = static_cast<std::uint8_t>(family);
+  rq.req.sdiag_protocol = IPPROTO_TCP;
+  rq.req.idiag_states = ~0u;  // every state, TIME_WAIT and SYN_RECV included
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd, &rq, sizeof rq, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) !=
+      static_cast<ssize_t>(sizeof rq)) {
+    ::close(fd);
+    return false;
+  }
+  // 32 KiB is the most the kernel puts in one batch of a dump.
+  alignas(nlmsghdr) char buf[32768];
+  bool ok = false, done = false;
+  chunks = 0;
+  while (!done) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    ++chunks;
+    auto len = static_cast<unsigned>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        ok = done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
+      const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      if (keep && !keep(ntohs(m->id.idiag_sport), ntohs(m->id.idiag_dport), m->idiag_inode)) continue;
+      KernelTcpEntry e;
+      auto endpoint = [&](const __be32* addr, __be16 port) {
+        Address a;
+        a.port = ntohs(port);
+        if (m->idiag_family == AF_INET) {
+          ba::ip::address_v4::bytes_type b{};
+          std::memcpy(b.data(), addr, 4);
+          a.host = ba::ip::address_v4(b).to_string();
+        } else {
+          ba::ip::address_v6::bytes_type b{};
+          std::memcpy(b.data(), addr, 16);
+          a.host = ba::ip::address_v6(b).to_string();
+        }
+        return a;
+      };
+      e.local = endpoint(m->id.idiag_src, m->id.idiag_sport);
+      e.remote = endpoint(m->id.idiag_dst, m->id.idiag_dport);
+      e.state = linux_state(m->idiag_state);
+      e.inode = m->idiag_inode;
+      out.push_back(std::move(e));
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+std::optional<std::vector<KernelTcpEntry>> read_diag_tcp_table(bool* one_pass, const RowKeep& keep) {
+  std::vector<KernelTcpEntry> rows;
+  int chunks4 = 0, chunks6 = 0;
+  if (!diag_dump(AF_INET, rows, chunks4, keep) || !diag_dump(AF_INET6, rows, chunks6, keep)) return std::nullopt;
+  if (one_pass) *one_pass = chunks4 <= 1 && chunks6 <= 1;
+  return dedupe_kernel_rows(rows);
+}
+
+namespace {
+std::atomic<KernelTableSource> table_source{KernelTableSource::Auto};
+}  // namespace
+
+void set_kernel_table_source(KernelTableSource s) { table_source = s; }
+
+std::vector<KernelTcpEntry> read_kernel_tcp_table(bool* one_pass, const RowKeep& keep) {
+  // sock_diag when the kernel offers it: binary, about 300 rows per batch
+  // instead of 27 per page, no text to format or parse.
+  const KernelTableSource source = table_source.load();
+  if (source != KernelTableSource::ProcFiles) {
+    static const bool diag_works = read_diag_tcp_table(nullptr, [](auto, auto, auto) { return false; }).has_value();
+    if (diag_works)
+      if (auto rows = read_diag_tcp_table(one_pass, keep)) return std::move(*rows);
+    if (source == KernelTableSource::SockDiag)
+      throw std::runtime_error("inventory: the kernel does not answer NETLINK_SOCK_DIAG");
+  }
+  return read_proc_tcp_table(one_pass, keep);
 }
 
 std::map<int, unsigned long> process_socket_inodes() {
@@ -685,11 +801,19 @@ std::vector<SocketInfo> AsioTransport::inventory() const {
   std::map<unsigned long, int> fd_of_inode;
   for (const auto& [fd, inode] : process_socket_inodes()) fd_of_inode[inode] = fd;
 
+  // Rows that can be ours (the rules below decide): this process's sockets,
+  // rows on our listening ports, rows on the port pair of a connection we
+  // made. The rest (other processes' thousands of TIME_WAITs) is dropped
+  // before any string is made for it.
+  const RowKeep keep = [&](std::uint16_t lport, std::uint16_t rport, unsigned long inode) {
+    return (inode != 0 && fd_of_inode.count(inode) > 0) || listener_ports_.count(lport) > 0 ||
+           client_pairs_.count({lport, rport}) > 0;
+  };
   // One read of the kernel's table, cut down to the rows that are ours.
   auto snapshot = [&](std::set<int>& fds_seen, bool& one_pass) {
     std::vector<SocketInfo> out;
     fds_seen.clear();
-    for (const auto& e : read_kernel_tcp_table(&one_pass)) {
+    for (const auto& e : read_kernel_tcp_table(&one_pass, keep)) {
       auto fd_it = e.inode != 0 ? fd_of_inode.find(e.inode) : fd_of_inode.end();
       const bool in_process = fd_it != fd_of_inode.end();
       const bool tracked = in_process && by_fd.count(fd_it->second) > 0;
