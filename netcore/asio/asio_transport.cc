@@ -6,7 +6,6 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -484,43 +483,44 @@ bool parse_hex(std::string_view s, T& out) {
   return true;
 }
 
-// "0100007F:1F90" (IPv4) or 32 hex digits (IPv6, four host-order words).
-bool parse_hex_endpoint(std::string_view s, bool ipv6, Address& a) {
-  const auto colon = s.find(':');
-  if (colon == std::string_view::npos || !parse_hex(s.substr(colon + 1), a.port)) return false;
-  const auto ip = s.substr(0, colon);
+// An address as the kernel stores it (network byte order, 4 or 16 bytes).
+std::string host_of(const void* raw, bool ipv6) {
   if (!ipv6) {
-    std::uint32_t v = 0;
-    if (!parse_hex(ip, v)) return false;
-    char buf[16];
-    char* p = buf;
-    for (int k = 0; k < 4; ++k) {
-      if (k > 0) *p++ = '.';
-      const unsigned octet = (v >> (8 * k)) & 0xff;
-      if (octet >= 100) *p++ = static_cast<char>('0' + octet / 100);
-      if (octet >= 10) *p++ = static_cast<char>('0' + octet / 10 % 10);
-      *p++ = static_cast<char>('0' + octet % 10);
-    }
-    a.host.assign(buf, p);
-    return true;
+    ba::ip::address_v4::bytes_type b{};
+    std::memcpy(b.data(), raw, b.size());
+    return ba::ip::address_v4(b).to_string();
   }
-  if (ip.size() != 32) return false;
   ba::ip::address_v6::bytes_type b{};
-  for (std::size_t w = 0; w < 4; ++w) {
+  std::memcpy(b.data(), raw, b.size());
+  return ba::ip::address_v6(b).to_string();
+}
+
+// The address half of "0100007F:1F90" (IPv4) or of 32 hex digits (IPv6):
+// /proc prints the raw bytes as host-order 32-bit words.
+bool parse_hex_host(std::string_view ip, bool ipv6, std::string& host) {
+  const std::size_t words = ipv6 ? 4 : 1;
+  if (ip.size() != words * 8) return false;
+  unsigned char raw[16];
+  for (std::size_t w = 0; w < words; ++w) {
     std::uint32_t v = 0;
     if (!parse_hex(ip.substr(w * 8, 8), v)) return false;
-    for (std::size_t k = 0; k < 4; ++k) b[w * 4 + k] = static_cast<unsigned char>((v >> (8 * k)) & 0xff);
+    for (std::size_t k = 0; k < 4; ++k) raw[w * 4 + k] = static_cast<unsigned char>((v >> (8 * k)) & 0xff);
   }
-  a.host = ba::ip::address_v6(b).to_string();
+  host = host_of(raw, ipv6);
   return true;
 }
 
-// The whole file, and how many read() calls returned data: the kernel writes
-// a /proc table one page per call, and only a table that came back in one
-// call was written in one pass over its hash buckets.
-std::string read_whole(const char* path, int& reads) {
+// "ADDR:PORT" split in two, the port parsed.
+bool split_hex_endpoint(std::string_view s, std::string_view& ip, std::uint16_t& port) {
+  const auto colon = s.find(':');
+  if (colon == std::string_view::npos || !parse_hex(s.substr(colon + 1), port)) return false;
+  ip = s.substr(0, colon);
+  return true;
+}
+
+// The whole file. The kernel writes a /proc table one page per read().
+std::string read_whole(const char* path) {
   std::string out;
-  reads = 0;
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return out;
   char buf[65536];
@@ -528,7 +528,6 @@ std::string read_whole(const char* path, int& reads) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    ++reads;
     out.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fd);
@@ -573,15 +572,13 @@ std::vector<KernelTcpEntry> parse_proc_net_tcp(const std::string& text, bool ipv
       inode = inode * 10 + static_cast<unsigned long>(c - '0');
     }
     if (!digits) continue;
-    const auto lc = field[1].find(':'), rc = field[2].find(':');
-    std::uint16_t lport = 0, rport = 0;
-    if (lc == std::string_view::npos || rc == std::string_view::npos || !parse_hex(field[1].substr(lc + 1), lport) ||
-        !parse_hex(field[2].substr(rc + 1), rport))
-      continue;
-    if (keep && !keep(lport, rport, inode)) continue;
     KernelTcpEntry e;
+    std::string_view lip, rip;
+    if (!split_hex_endpoint(field[1], lip, e.local.port) || !split_hex_endpoint(field[2], rip, e.remote.port))
+      continue;
+    if (keep && !keep(e.local.port, e.remote.port, inode)) continue;
     unsigned st = 0;
-    if (!parse_hex_endpoint(field[1], ipv6, e.local) || !parse_hex_endpoint(field[2], ipv6, e.remote) ||
+    if (!parse_hex_host(lip, ipv6, e.local.host) || !parse_hex_host(rip, ipv6, e.remote.host) ||
         !parse_hex(field[3], st))
       continue;
     e.state = linux_state(st);
@@ -607,11 +604,9 @@ std::vector<KernelTcpEntry> dedupe_kernel_rows(const std::vector<KernelTcpEntry>
   return out;
 }
 
-std::vector<KernelTcpEntry> read_proc_tcp_table(bool* one_pass, const RowKeep& keep) {
-  int reads4 = 0, reads6 = 0;
-  auto v4 = parse_proc_net_tcp(read_whole("/proc/net/tcp", reads4), false, keep);
-  auto v6 = parse_proc_net_tcp(read_whole("/proc/net/tcp6", reads6), true, keep);
-  if (one_pass) *one_pass = reads4 <= 1 && reads6 <= 1;
+std::vector<KernelTcpEntry> read_proc_tcp_table(const RowKeep& keep) {
+  auto v4 = parse_proc_net_tcp(read_whole("/proc/net/tcp"), false, keep);
+  auto v6 = parse_proc_net_tcp(read_whole("/proc/net/tcp6"), true, keep);
   v4.insert(v4.end(), v6.begin(), v6.end());
   return dedupe_kernel_rows(v4);
 }
@@ -620,8 +615,8 @@ namespace {
 
 // One NETLINK_SOCK_DIAG dump of every TCP socket of one address family.
 // false when the kernel does not answer (no sock_diag, or it is not allowed
-// here); `chunks` counts the recv() calls that returned messages.
-bool diag_dump(int family, std::vector<KernelTcpEntry>& out, int& chunks, const RowKeep& keep) {
+// here).
+bool diag_dump(int family, std::vector<KernelTcpEntry>& out, const RowKeep& keep) {
   const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return false;
   struct Request {
@@ -645,12 +640,10 @@ bool diag_dump(int family, std::vector<KernelTcpEntry>& out, int& chunks, const 
   // 32 KiB is the most the kernel puts in one batch of a dump.
   alignas(nlmsghdr) char buf[32768];
   bool ok = false, done = false;
-  chunks = 0;
   while (!done) {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    ++chunks;
     auto len = static_cast<unsigned>(n);
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_type == NLMSG_DONE) {
@@ -665,20 +658,8 @@ bool diag_dump(int family, std::vector<KernelTcpEntry>& out, int& chunks, const 
       const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
       if (keep && !keep(ntohs(m->id.idiag_sport), ntohs(m->id.idiag_dport), m->idiag_inode)) continue;
       KernelTcpEntry e;
-      auto endpoint = [&](const __be32* addr, __be16 port) {
-        Address a;
-        a.port = ntohs(port);
-        if (m->idiag_family == AF_INET) {
-          ba::ip::address_v4::bytes_type b{};
-          std::memcpy(b.data(), addr, 4);
-          a.host = ba::ip::address_v4(b).to_string();
-        } else {
-          ba::ip::address_v6::bytes_type b{};
-          std::memcpy(b.data(), addr, 16);
-          a.host = ba::ip::address_v6(b).to_string();
-        }
-        return a;
-      };
+      const bool v6 = m->idiag_family == AF_INET6;
+      auto endpoint = [&](const __be32* addr, __be16 port) { return Address{host_of(addr, v6), ntohs(port)}; };
       e.local = endpoint(m->id.idiag_src, m->id.idiag_sport);
       e.remote = endpoint(m->id.idiag_dst, m->id.idiag_dport);
       e.state = linux_state(m->idiag_state);
@@ -692,32 +673,30 @@ bool diag_dump(int family, std::vector<KernelTcpEntry>& out, int& chunks, const 
 
 }  // namespace
 
-std::optional<std::vector<KernelTcpEntry>> read_diag_tcp_table(bool* one_pass, const RowKeep& keep) {
+std::optional<std::vector<KernelTcpEntry>> read_diag_tcp_table(const RowKeep& keep) {
   std::vector<KernelTcpEntry> rows;
-  int chunks4 = 0, chunks6 = 0;
-  if (!diag_dump(AF_INET, rows, chunks4, keep) || !diag_dump(AF_INET6, rows, chunks6, keep)) return std::nullopt;
-  if (one_pass) *one_pass = chunks4 <= 1 && chunks6 <= 1;
+  if (!diag_dump(AF_INET, rows, keep) || !diag_dump(AF_INET6, rows, keep)) return std::nullopt;
   return dedupe_kernel_rows(rows);
 }
 
 namespace {
 std::atomic<KernelTableSource> table_source{KernelTableSource::Auto};
+std::atomic<bool> diag_refused{false};  // the kernel did not answer once: use /proc from then on
 }  // namespace
 
 void set_kernel_table_source(KernelTableSource s) { table_source = s; }
 
-std::vector<KernelTcpEntry> read_kernel_tcp_table(bool* one_pass, const RowKeep& keep) {
+std::vector<KernelTcpEntry> read_kernel_tcp_table(const RowKeep& keep) {
   // sock_diag when the kernel offers it: binary, about 300 rows per batch
   // instead of 27 per page, no text to format or parse.
   const KernelTableSource source = table_source.load();
-  if (source != KernelTableSource::ProcFiles) {
-    static const bool diag_works = read_diag_tcp_table(nullptr, [](auto, auto, auto) { return false; }).has_value();
-    if (diag_works)
-      if (auto rows = read_diag_tcp_table(one_pass, keep)) return std::move(*rows);
+  if (source != KernelTableSource::ProcFiles && (source == KernelTableSource::SockDiag || !diag_refused)) {
+    if (auto rows = read_diag_tcp_table(keep)) return std::move(*rows);
+    diag_refused = true;
     if (source == KernelTableSource::SockDiag)
       throw std::runtime_error("inventory: the kernel does not answer NETLINK_SOCK_DIAG");
   }
-  return read_proc_tcp_table(one_pass, keep);
+  return read_proc_tcp_table(keep);
 }
 
 std::map<int, unsigned long> process_socket_inodes() {
@@ -750,53 +729,17 @@ std::size_t process_fd_count() {
   return n > 0 ? n - 1 : 0;  // minus the fd opendir itself holds
 }
 
-namespace {
-
-// The kernel's own state of one of our sockets, from its fd (TCP_INFO's
-// tcpi_state uses the same numbering as /proc/net/tcp's st column).
-std::optional<TcpState> fd_tcp_state(int fd) {
-  tcp_info ti{};
-  socklen_t len = sizeof ti;
-  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return std::nullopt;
-  return linux_state(ti.tcpi_state);
-}
-
-bool same_rows(const std::vector<SocketInfo>& a, const std::vector<SocketInfo>& b) {
-  auto key = [](const SocketInfo& s) {
-    return std::make_tuple(s.local.host, s.local.port, s.remote.host, s.remote.port, s.state, s.socket_id,
-                           s.role);
-  };
-  if (a.size() != b.size()) return false;
-  std::vector<decltype(key(a[0]))> ka, kb;
-  for (const auto& s : a) ka.push_back(key(s));
-  for (const auto& s : b) kb.push_back(key(s));
-  std::sort(ka.begin(), ka.end());
-  std::sort(kb.begin(), kb.end());
-  return ka == kb;
-}
-
-}  // namespace
-
 std::vector<SocketInfo> AsioTransport::inventory() const {
   // Our own open sockets and listeners, by fd.
   struct Mine {
     std::uint64_t id;
     SocketRole role;
-    Address local;
-    Address remote;
   };
   std::map<int, Mine> by_fd;
   for (const auto& [id, w] : sockets_)
-    if (auto s = w.lock(); s && s->is_open()) {
-      Mine m{id, s->role(), s->local_address(), s->remote_address()};
-      error_code ec;
-      if (auto l = s->raw().local_endpoint(ec); !ec) m.local = {l.address().to_string(), l.port()};
-      if (auto r = s->raw().remote_endpoint(ec); !ec) m.remote = {r.address().to_string(), r.port()};
-      by_fd[s->native_fd()] = m;
-    }
+    if (auto s = w.lock(); s && s->is_open()) by_fd[s->native_fd()] = Mine{id, s->role()};
   for (const auto& w : listeners_)
-    if (auto l = w.lock(); l && l->native_fd() >= 0)
-      by_fd[l->native_fd()] = Mine{0, SocketRole::Listener, l->local_address(), {}};
+    if (auto l = w.lock(); l && l->native_fd() >= 0) by_fd[l->native_fd()] = Mine{0, SocketRole::Listener};
 
   std::map<unsigned long, int> fd_of_inode;
   for (const auto& [fd, inode] : process_socket_inodes()) fd_of_inode[inode] = fd;
@@ -809,79 +752,40 @@ std::vector<SocketInfo> AsioTransport::inventory() const {
     return (inode != 0 && fd_of_inode.count(inode) > 0) || listener_ports_.count(lport) > 0 ||
            client_pairs_.count({lport, rport}) > 0;
   };
-  // One read of the kernel's table, cut down to the rows that are ours.
-  auto snapshot = [&](std::set<int>& fds_seen, bool& one_pass) {
-    std::vector<SocketInfo> out;
-    fds_seen.clear();
-    for (const auto& e : read_kernel_tcp_table(&one_pass, keep)) {
-      auto fd_it = e.inode != 0 ? fd_of_inode.find(e.inode) : fd_of_inode.end();
-      const bool in_process = fd_it != fd_of_inode.end();
-      const bool tracked = in_process && by_fd.count(fd_it->second) > 0;
-      // Rows the kernel keeps without an fd (accept queue, TIME_WAIT, orphaned
-      // FIN_WAIT) are ours when they sit on one of our listening ports or on
-      // the exact port pair of a connection we made.
-      const bool on_our_listener = listener_ports_.count(e.local.port) > 0;
-      const bool our_client_pair = client_pairs_.count({e.local.port, e.remote.port}) > 0;
-      if (!tracked) {
-        if (in_process && !on_our_listener) continue;  // another transport's socket
-        if (!in_process && (e.inode != 0 || !(on_our_listener || our_client_pair))) continue;
-      }
-      SocketInfo si;
-      si.state = e.state;
-      si.local = e.local;
-      si.remote = e.remote;
-      si.node = "local";
-      if (in_process) {
-        auto m = by_fd.find(fd_it->second);
-        if (m != by_fd.end()) {
-          si.socket_id = m->second.id;
-          si.role = m->second.role;
-          si.held_by_app = true;
-          fds_seen.insert(m->first);
-        } else {
-          si.role = e.state == TcpState::Listen ? SocketRole::Listener : SocketRole::KernelOnly;
-        }
-      } else {
-        si.role = SocketRole::KernelOnly;  // accept queue, TIME_WAIT, orphaned FIN_WAIT
-      }
-      out.push_back(si);
+  std::vector<SocketInfo> out;
+  for (const auto& e : read_kernel_tcp_table(keep)) {
+    auto fd_it = e.inode != 0 ? fd_of_inode.find(e.inode) : fd_of_inode.end();
+    const bool in_process = fd_it != fd_of_inode.end();
+    const bool tracked = in_process && by_fd.count(fd_it->second) > 0;
+    // Rows the kernel keeps without an fd (accept queue, TIME_WAIT, orphaned
+    // FIN_WAIT) are ours when they sit on one of our listening ports or on
+    // the exact port pair of a connection we made.
+    const bool on_our_listener = listener_ports_.count(e.local.port) > 0;
+    const bool our_client_pair = client_pairs_.count({e.local.port, e.remote.port}) > 0;
+    if (!tracked) {
+      if (in_process && !on_our_listener) continue;  // another transport's socket
+      if (!in_process && (e.inode != 0 || !(on_our_listener || our_client_pair))) continue;
     }
-    return out;
-  };
-
-  // A table longer than a page is not read atomically (see
-  // dedupe_kernel_rows): a row can be missed when other processes open or
-  // close sockets meanwhile. Then read until two reads agree on our rows (a
-  // few tries at most; each read walks every hash bucket, milliseconds),
-  // and fill in any of our own sockets still missing from their fds.
-  std::set<int> fds_seen;
-  bool one_pass = true;
-  auto rows = snapshot(fds_seen, one_pass);
-  for (int attempt = 0; attempt < 4 && !one_pass; ++attempt) {
-    std::set<int> again_seen;
-    auto again = snapshot(again_seen, one_pass);
-    const bool stable = same_rows(rows, again);
-    rows = std::move(again);
-    fds_seen = std::move(again_seen);
-    if (stable) break;
-  }
-  for (const auto& [fd, m] : by_fd) {
-    if (fds_seen.count(fd) > 0) continue;
-    const auto state = m.role == SocketRole::Listener ? std::optional<TcpState>(TcpState::Listen) : fd_tcp_state(fd);
-    // A CLOSED socket (never connected, or reset) is not in the kernel's
-    // table either; it is not a connection, as before.
-    if (!state || *state == TcpState::Closed) continue;
     SocketInfo si;
-    si.socket_id = m.id;
-    si.role = m.role;
-    si.held_by_app = true;
-    si.local = m.local;
-    si.remote = m.remote;
+    si.state = e.state;
+    si.local = e.local;
+    si.remote = e.remote;
     si.node = "local";
-    si.state = *state;
-    rows.push_back(si);
+    if (in_process) {
+      auto m = by_fd.find(fd_it->second);
+      if (m != by_fd.end()) {
+        si.socket_id = m->second.id;
+        si.role = m->second.role;
+        si.held_by_app = true;
+      } else {
+        si.role = e.state == TcpState::Listen ? SocketRole::Listener : SocketRole::KernelOnly;
+      }
+    } else {
+      si.role = SocketRole::KernelOnly;  // accept queue, TIME_WAIT, orphaned FIN_WAIT
+    }
+    out.push_back(si);
   }
-  return rows;
+  return out;
 }
 
 }  // namespace netcore::asio
