@@ -73,6 +73,13 @@ TEST(ProcNetTcp, RepeatedRowsCountOnce) {
   EXPECT_EQ(listeners, 2);
 }
 
+// An acceptor on 127.0.0.1, any free port, whose children do nothing.
+std::shared_ptr<Acceptor> loopback_acceptor(asio::AsioTransport& t, ConnectionLedger& ledger) {
+  AcceptorOptions o;
+  o.listen.address = {"127.0.0.1", 0};
+  return Acceptor::start(t, ledger, [](Channel&) {}, o);
+}
+
 // The two ways to read the kernel's table give the same rows: sockets in
 // five states on one listening port, IPv4 and IPv6, TIME_WAIT (no inode)
 // included.
@@ -148,9 +155,7 @@ TEST(KernelTcpTable, SockDiagAndProcFilesAgree) {
 TEST(AsioInventory, SeesListenerAndConnectionsFromTheKernel) {
   asio::AsioTransport t;
   ConnectionLedger ledger;
-  AcceptorOptions o;
-  o.listen.address = {"127.0.0.1", 0};
-  auto acceptor = Acceptor::start(t, ledger, [](Channel&) {}, o);
+  auto acceptor = loopback_acceptor(t, ledger);
   std::shared_ptr<Channel> client;
   connect_channel(t, ledger, {"127.0.0.1", acceptor->local_address().port}, std::chrono::seconds(5),
                   [](Channel&) {}, {}, [&](std::shared_ptr<Channel> ch, SocketError) { client = ch; });
@@ -197,9 +202,7 @@ INSTANTIATE_TEST_SUITE_P(AsioInventory, TableSource,
 TEST_P(TableSource, CountsEachSocketOnceWhileOthersComeAndGo) {
   asio::AsioTransport t;
   ConnectionLedger ledger;
-  AcceptorOptions o;
-  o.listen.address = {"127.0.0.1", 0};
-  auto acceptor = Acceptor::start(t, ledger, [](Channel&) {}, o);
+  auto acceptor = loopback_acceptor(t, ledger);
   // Sixteen connections, so that some of our rows land near a page (or
   // batch) boundary of the table wherever the 4-tuples hash.
   constexpr int kClients = 16;
@@ -332,9 +335,7 @@ namespace {
 TEST(AsioAcceptor, RunsOutOfFdsWithoutSpinningAndRecovers) {
   netcore::asio::AsioTransport t;
   netcore::ConnectionLedger ledger;
-  netcore::AcceptorOptions o;
-  o.listen.address = {"127.0.0.1", 0};
-  auto acceptor = netcore::Acceptor::start(t, ledger, [](netcore::Channel&) {}, o);
+  auto acceptor = loopback_acceptor(t, ledger);
   // The client connects while nobody accepts: it waits in the kernel's queue.
   acceptor->listener().pause();
   std::shared_ptr<netcore::Channel> client;
