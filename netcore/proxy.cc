@@ -54,7 +54,7 @@ void ProxyFrontend::channel_active(Context& ctx) {
         ch.pipeline().add_last("proxy-backend", std::make_shared<ProxyBackend>(frontend, stats, close_peer));
       },
       backend_opts,
-      [frontend, stats, self](std::shared_ptr<Channel> backend, SocketError) {
+      [frontend, stats, self, close_peer = options_.close_peer](std::shared_ptr<Channel> backend, SocketError) {
         auto front = frontend.lock();
         if (!backend) {
           ++stats->backend_connect_failures;
@@ -62,7 +62,13 @@ void ProxyFrontend::channel_active(Context& ctx) {
           return;
         }
         if (!front || !front->is_active()) {
-          backend->close();  // the client left while we were connecting
+          // The client left while we were connecting: its end reaches the
+          // backend as any other end does (through close_peer if set, which
+          // may carry a reset as a reset).
+          if (front && close_peer)
+            close_peer(*front, backend);
+          else
+            backend->close();
           return;
         }
         self->backend_ = backend;

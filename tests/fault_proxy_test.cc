@@ -4,6 +4,11 @@
 // lower bound is checked (a loaded machine makes things slower, never faster).
 #include "netcore/asio/fault_proxy.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -363,6 +368,30 @@ TEST_F(FaultProxyTest, ResetPeerResetsBothSides) {
   EXPECT_EQ(server_ledger.entries()[1].reason, CloseReason::Reset);
   EXPECT_EQ(proxy->counters().resets, 2u);
   proxy->set_reset_after(Duration::zero());
+}
+
+// A client that resets before the proxy has even accepted it: the proxy's
+// frontend ends with a reset while its backend connect is still pending, and
+// the server must see that reset too, not a FIN (the rst-clients scenario
+// lost all ten resets this way when its loop was held up for 300 ms).
+TEST_F(FaultProxyTest, AClientResetWhileTheBackendConnectsReachesTheServerAsAReset) {
+  serve_echo();
+  const int c = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(c, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(proxy->local_address().port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  linger lg{1, 0};
+  ASSERT_EQ(::setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  ::close(c);  // RST, before the loop has run the proxy's accept
+  ASSERT_TRUE(wait([&] {
+    return server_ledger.entries().size() == 1 && !server_ledger.entries()[0].is_open() &&
+           proxy->open_connections() == 0;
+  }));
+  EXPECT_EQ(server_ledger.entries()[0].reason, CloseReason::Reset)
+      << "the server saw " << to_string(server_ledger.entries()[0].reason);
 }
 
 // ----------------------------------------------------------------- slow_close

@@ -521,7 +521,10 @@ void FaultProxy::Core::attach_backend(Channel& backend, const std::shared_ptr<Ch
 }
 
 void FaultProxy::Core::close_peer(Channel& ended, const std::shared_ptr<Channel>& other) {
+  // The connection's state is in either side's stage; the ended side's may
+  // be gone already (a client that left while the backend was connecting).
   auto* st = ended.pipeline().get_as<ToxicStage>(fault_detail::kStageName);
+  if (!st && other) st = other->pipeline().get_as<ToxicStage>(fault_detail::kStageName);
   if (!st) {
     close_on_flush(other);
     return;
