@@ -204,6 +204,20 @@ TEST(LeakChecks, MaxOpenAndLedgerCountChecksFail) {
   }
 }
 
+// A client whose planned RST comes due before its connect has completed
+// (here: a 300 ms link delay, so the handshake ends after the close time)
+// resets as soon as it is connected, instead of closing with FIN at the end
+// of the workload. On the real transport a loop held up by 300 ms did this.
+TEST(Runner, APlannedResetDueBeforeTheConnectCompletesStillHappens) {
+  Scenario s = load("rst-clients");
+  s.link_delay = std::chrono::milliseconds(300);
+  s.clients.at(0).start = std::chrono::milliseconds(5700);
+  s.clients.at(0).spacing = std::chrono::milliseconds(10);
+  const RunResult r = run(s, TransportKind::Sim, 1);
+  EXPECT_TRUE(r.passed) << describe(r);
+  EXPECT_EQ(r.client_connects_ok, 10u);
+}
+
 TEST(Determinism, SameSeedGivesByteIdenticalReportJson) {
   const Scenario s = load("half-open-under-loss");
   connfail::scenarios::Report a, b;
