@@ -8,7 +8,8 @@
 //  * When either side ends (FIN, RST, error, idle, exception) the other is
 //    flushed, then closed. A failed backend connect closes the frontend; a
 //    frontend that closed while the backend was still connecting makes the
-//    backend close as soon as it is up.
+//    backend close as soon as it is up (through close_peer, if set, like
+//    any other end).
 // The two halves reference each other through weak_ptr only: no cycle.
 #pragma once
 
@@ -33,7 +34,8 @@ struct ProxyOptions {
   /// backend). `frontend` is the client side (null if it is already gone).
   std::function<void(Channel& backend, const std::shared_ptr<Channel>& frontend)> backend_init = {};
   /// Optional: replaces close_on_flush(other) when either side ends (e.g. to
-  /// delay or withhold the close). Empty: close_on_flush.
+  /// delay or withhold the close, or carry a reset as a reset), also when the
+  /// client ended before its backend was up. Empty: close_on_flush.
   ClosePeerFn close_peer = {};
 };
 
