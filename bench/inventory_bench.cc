@@ -15,7 +15,7 @@
 #include <cstring>
 #include <string>
 
-#include "netcore/asio/asio_transport.h"
+#include "connfail/netcore/asio/asio_transport.h"
 
 namespace {
 

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "netcore/fault_injector.h"
-#include "netcore/handler.h"
-#include "netcore/testing/embedded_channel.h"
+#include "connfail/netcore/fault_injector.h"
+#include "connfail/netcore/handler.h"
+#include "connfail/netcore/testing/embedded_channel.h"
 
 namespace {
 

@@ -36,11 +36,11 @@
 #include <string>
 #include <vector>
 
-#include "netcore/acceptor.h"
-#include "netcore/frame_codec.h"
-#include "netcore/reference_servers.h"
-#include "sim/raw_tcp.h"
-#include "sim/sim_world.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/frame_codec.h"
+#include "connfail/netcore/reference_servers.h"
+#include "connfail/sim/raw_tcp.h"
+#include "connfail/sim/sim_world.h"
 
 namespace {
 

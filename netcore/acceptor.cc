@@ -1,8 +1,8 @@
-#include "netcore/acceptor.h"
+#include "connfail/netcore/acceptor.h"
 
 #include <new>
 
-#include "netcore/fault_injector.h"
+#include "connfail/netcore/fault_injector.h"
 
 namespace netcore {
 

@@ -14,8 +14,8 @@
 #include <memory>
 #include <vector>
 
-#include "netcore/channel.h"
-#include "netcore/transport.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore {
 

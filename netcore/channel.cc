@@ -1,4 +1,4 @@
-#include "netcore/channel.h"
+#include "connfail/netcore/channel.h"
 
 #include <stdexcept>
 #include <typeinfo>

@@ -15,9 +15,9 @@
 #include <memory>
 #include <string>
 
-#include "netcore/connection_ledger.h"
-#include "netcore/pipeline.h"
-#include "netcore/transport.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/pipeline.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore {
 

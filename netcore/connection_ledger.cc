@@ -1,4 +1,4 @@
-#include "netcore/connection_ledger.h"
+#include "connfail/netcore/connection_ledger.h"
 
 namespace netcore {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "netcore/transport.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore {
 

@@ -1,4 +1,4 @@
-#include "netcore/fault_injector.h"
+#include "connfail/netcore/fault_injector.h"
 
 #include <new>
 

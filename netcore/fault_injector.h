@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "netcore/pipeline.h"
+#include "connfail/netcore/pipeline.h"
 
 namespace netcore {
 

@@ -1,10 +1,10 @@
-#include "netcore/frame_codec.h"
+#include "connfail/netcore/frame_codec.h"
 
 #include <limits>
 #include <string>
 #include <utility>
 
-#include "netcore/channel.h"
+#include "connfail/netcore/channel.h"
 
 namespace netcore {
 

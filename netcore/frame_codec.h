@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "netcore/handler.h"
-#include "netcore/pipeline.h"
-#include "netcore/transport.h"
+#include "connfail/netcore/handler.h"
+#include "connfail/netcore/pipeline.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore {
 

@@ -1,6 +1,6 @@
-#include "netcore/handler.h"
+#include "connfail/netcore/handler.h"
 
-#include "netcore/pipeline.h"
+#include "connfail/netcore/pipeline.h"
 
 namespace netcore {
 

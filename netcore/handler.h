@@ -10,8 +10,8 @@
 #include <any>
 #include <exception>
 
-#include "netcore/connection_ledger.h"
-#include "netcore/transport.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore {
 

@@ -1,9 +1,9 @@
-#include "netcore/heartbeat.h"
+#include "connfail/netcore/heartbeat.h"
 
 #include <stdexcept>
 #include <utility>
 
-#include "netcore/channel.h"
+#include "connfail/netcore/channel.h"
 
 namespace netcore {
 

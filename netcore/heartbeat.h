@@ -6,10 +6,10 @@
 #include <any>
 #include <cstdint>
 
-#include "netcore/frame_codec.h"
-#include "netcore/handler.h"
-#include "netcore/pipeline.h"
-#include "netcore/transport.h"
+#include "connfail/netcore/frame_codec.h"
+#include "connfail/netcore/handler.h"
+#include "connfail/netcore/pipeline.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore {
 

@@ -1,10 +1,10 @@
-#include "netcore/idle_state_handler.h"
+#include "connfail/netcore/idle_state_handler.h"
 
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
 
-#include "netcore/channel.h"
+#include "connfail/netcore/channel.h"
 
 namespace netcore {
 

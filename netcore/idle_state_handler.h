@@ -15,8 +15,8 @@
 #include <memory>
 #include <vector>
 
-#include "netcore/handler.h"
-#include "netcore/pipeline.h"
+#include "connfail/netcore/handler.h"
+#include "connfail/netcore/pipeline.h"
 
 namespace netcore {
 

@@ -1,9 +1,9 @@
-#include "netcore/pipeline.h"
+#include "connfail/netcore/pipeline.h"
 
 #include <stdexcept>
 
-#include "netcore/channel.h"
-#include "netcore/fault_injector.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/fault_injector.h"
 
 namespace netcore {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "netcore/handler.h"
+#include "connfail/netcore/handler.h"
 
 namespace netcore {
 

@@ -1,4 +1,4 @@
-#include "netcore/proxy.h"
+#include "connfail/netcore/proxy.h"
 
 #include <algorithm>
 

@@ -16,8 +16,8 @@
 #include <functional>
 #include <memory>
 
-#include "netcore/acceptor.h"
-#include "netcore/channel.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/channel.h"
 
 namespace netcore {
 

@@ -1,6 +1,6 @@
-#include "netcore/reference_servers.h"
+#include "connfail/netcore/reference_servers.h"
 
-#include "netcore/frame_codec.h"
+#include "connfail/netcore/frame_codec.h"
 
 namespace netcore {
 

@@ -4,10 +4,10 @@
 
 #include <memory>
 
-#include "netcore/acceptor.h"
-#include "netcore/heartbeat.h"
-#include "netcore/idle_state_handler.h"
-#include "netcore/proxy.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/heartbeat.h"
+#include "connfail/netcore/idle_state_handler.h"
+#include "connfail/netcore/proxy.h"
 
 namespace netcore {
 

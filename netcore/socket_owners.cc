@@ -1,4 +1,4 @@
-#include "netcore/socket_owners.h"
+#include "connfail/netcore/socket_owners.h"
 
 #include <cstdio>
 

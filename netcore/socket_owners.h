@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "netcore/connection_ledger.h"
-#include "netcore/transport.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore {
 

@@ -1,4 +1,4 @@
-#include "netcore/transport.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore {
 

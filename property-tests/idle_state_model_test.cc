@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
-#include "netcore/channel.h"
-#include "netcore/idle_state_handler.h"
-#include "netcore/testing/embedded_channel.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/idle_state_handler.h"
+#include "connfail/netcore/testing/embedded_channel.h"
 
 namespace {
 

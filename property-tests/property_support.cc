@@ -1,4 +1,4 @@
-#include "property-tests/property_support.h"
+#include "connfail/property-tests/property_support.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
@@ -11,7 +11,7 @@
 #include <map>
 #include <set>
 
-#include "scenarios/parser.h"
+#include "connfail/scenarios/parser.h"
 
 namespace connfail::props {
 

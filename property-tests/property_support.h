@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "property-tests/scenario_gen.h"
-#include "scenarios/result.h"
-#include "scenarios/runner.h"
+#include "connfail/property-tests/scenario_gen.h"
+#include "connfail/scenarios/result.h"
+#include "connfail/scenarios/runner.h"
 
 namespace connfail::props {
 

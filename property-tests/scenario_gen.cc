@@ -1,9 +1,9 @@
-#include "property-tests/scenario_gen.h"
+#include "connfail/property-tests/scenario_gen.h"
 
 #include <algorithm>
 #include <ostream>
 
-#include "scenarios/parser.h"
+#include "connfail/scenarios/parser.h"
 
 namespace connfail::props {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "scenarios/model.h"
+#include "connfail/scenarios/model.h"
 
 namespace connfail::props {
 

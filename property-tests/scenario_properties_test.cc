@@ -18,9 +18,9 @@
 #include <chrono>
 #include <filesystem>
 
-#include "property-tests/property_support.h"
-#include "reports/report_writer.h"
-#include "scenarios/parser.h"
+#include "connfail/property-tests/property_support.h"
+#include "connfail/reports/report_writer.h"
+#include "connfail/scenarios/parser.h"
 
 namespace {
 

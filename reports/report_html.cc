@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "reports/report_writer.h"
+#include "connfail/reports/report_writer.h"
 
 namespace connfail::reports {
 

@@ -1,6 +1,6 @@
 // report.json, report.md, junit.xml, writing them to disk, and diffing two
 // reports. index.html lives in report_html.cc.
-#include "reports/report_writer.h"
+#include "connfail/reports/report_writer.h"
 
 #include <fcntl.h>
 #include <unistd.h>

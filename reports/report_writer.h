@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "scenarios/result.h"
+#include "connfail/scenarios/result.h"
 
 namespace connfail::reports {
 

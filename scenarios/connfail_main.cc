@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "reports/report_writer.h"
-#include "scenarios/echo_demo.h"
-#include "scenarios/parser.h"
-#include "scenarios/runner.h"
+#include "connfail/reports/report_writer.h"
+#include "connfail/scenarios/echo_demo.h"
+#include "connfail/scenarios/parser.h"
+#include "connfail/scenarios/runner.h"
 
 namespace {
 

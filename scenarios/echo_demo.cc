@@ -1,13 +1,13 @@
-#include "scenarios/echo_demo.h"
+#include "connfail/scenarios/echo_demo.h"
 
 #include <chrono>
 #include <memory>
 
-#include "netcore/acceptor.h"
-#include "netcore/asio/asio_transport.h"
-#include "netcore/channel.h"
-#include "netcore/reference_servers.h"
-#include "sim/sim_world.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/asio/asio_transport.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/reference_servers.h"
+#include "connfail/sim/sim_world.h"
 
 namespace connfail::scenarios {
 

@@ -1,4 +1,4 @@
-#include "scenarios/model.h"
+#include "connfail/scenarios/model.h"
 
 #include <cctype>
 #include <cmath>

@@ -4,7 +4,7 @@
 // records every error with the position of the offending node and the dotted
 // path of the field, and returns them sorted in file order. A scenario is
 // returned only when there is no error at all.
-#include "scenarios/parser.h"
+#include "connfail/scenarios/parser.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -23,8 +23,8 @@
 #include <sstream>
 #include <utility>
 
-#include "netcore/connection_ledger.h"
-#include "netcore/pipeline.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/pipeline.h"
 
 namespace connfail::scenarios {
 

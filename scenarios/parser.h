@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "scenarios/model.h"
+#include "connfail/scenarios/model.h"
 
 namespace connfail::scenarios {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "netcore/connection_ledger.h"
-#include "scenarios/model.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/scenarios/model.h"
 
 namespace connfail::scenarios {
 

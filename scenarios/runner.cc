@@ -1,18 +1,18 @@
-#include "scenarios/runner.h"
+#include "connfail/scenarios/runner.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <set>
 
-#include "netcore/acceptor.h"
-#include "netcore/channel.h"
-#include "netcore/fault_injector.h"
-#include "netcore/reference_servers.h"
-#include "netcore/socket_owners.h"
-#include "scenarios/bugs/buggy_servers.h"
-#include "scenarios/runner_env.h"
-#include "scenarios/verdict.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/fault_injector.h"
+#include "connfail/netcore/reference_servers.h"
+#include "connfail/netcore/socket_owners.h"
+#include "connfail/scenarios/bugs/buggy_servers.h"
+#include "connfail/scenarios/runner_env.h"
+#include "connfail/scenarios/verdict.h"
 
 namespace connfail::scenarios {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "scenarios/model.h"
-#include "scenarios/result.h"
+#include "connfail/scenarios/model.h"
+#include "connfail/scenarios/result.h"
 
 namespace connfail::scenarios {
 

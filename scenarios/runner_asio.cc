@@ -7,9 +7,9 @@
 #include <map>
 #include <set>
 
-#include "netcore/asio/asio_transport.h"
-#include "netcore/asio/fault_proxy.h"
-#include "scenarios/runner_env.h"
+#include "connfail/netcore/asio/asio_transport.h"
+#include "connfail/netcore/asio/fault_proxy.h"
+#include "connfail/scenarios/runner_env.h"
 
 namespace connfail::scenarios {
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "netcore/channel.h"
-#include "netcore/connection_ledger.h"
-#include "scenarios/runner.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/scenarios/runner.h"
 
 namespace connfail::scenarios {
 

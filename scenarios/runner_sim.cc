@@ -3,8 +3,8 @@
 #include <map>
 #include <set>
 
-#include "scenarios/runner_env.h"
-#include "sim/sim_world.h"
+#include "connfail/scenarios/runner_env.h"
+#include "connfail/sim/sim_world.h"
 
 namespace connfail::scenarios {
 

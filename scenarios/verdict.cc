@@ -1,4 +1,4 @@
-#include "scenarios/verdict.h"
+#include "connfail/scenarios/verdict.h"
 
 #include <algorithm>
 #include <cstdio>

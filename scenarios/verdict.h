@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "netcore/connection_ledger.h"
-#include "netcore/socket_owners.h"
-#include "scenarios/model.h"
-#include "scenarios/result.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/socket_owners.h"
+#include "connfail/scenarios/model.h"
+#include "connfail/scenarios/result.h"
 
 namespace connfail::scenarios {
 

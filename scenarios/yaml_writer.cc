@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "scenarios/parser.h"
+#include "connfail/scenarios/parser.h"
 
 namespace connfail::scenarios {
 

@@ -1,5 +1,5 @@
-#include "sim/cf_tcp_socket.h"
-#include "sim/raw_tcp.h"
+#include "connfail/sim/cf_tcp_socket.h"
+#include "connfail/sim/raw_tcp.h"
 
 #include <sstream>
 

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <functional>
 
-#include "netcore/transport.h"
-#include "sim/tcp_demux.h"
+#include "connfail/netcore/transport.h"
+#include "connfail/sim/tcp_demux.h"
 
 namespace connfail::sim {
 

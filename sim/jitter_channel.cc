@@ -1,4 +1,4 @@
-#include "sim/jitter_channel.h"
+#include "connfail/sim/jitter_channel.h"
 
 #include <ns3/node.h>
 #include <ns3/packet.h>

@@ -1,4 +1,4 @@
-#include "sim/loss_models.h"
+#include "connfail/sim/loss_models.h"
 
 #include <ns3/double.h>
 #include <stdexcept>

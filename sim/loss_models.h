@@ -4,7 +4,7 @@
 #include <ns3/error-model.h>
 #include <ns3/random-variable-stream.h>
 
-#include "sim/sim_world.h"
+#include "connfail/sim/sim_world.h"
 
 namespace connfail::sim {
 

@@ -1,4 +1,4 @@
-#include "sim/ns3_loop.h"
+#include "connfail/sim/ns3_loop.h"
 
 #include <ns3/nstime.h>
 #include <ns3/simulator.h>

@@ -7,7 +7,7 @@
 #include <functional>
 #include <map>
 
-#include "netcore/transport.h"
+#include "connfail/netcore/transport.h"
 
 namespace connfail::sim {
 

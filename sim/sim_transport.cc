@@ -1,4 +1,4 @@
-#include "sim/sim_transport.h"
+#include "connfail/sim/sim_transport.h"
 
 #include <ns3/inet-socket-address.h>
 #include <ns3/ipv4.h>

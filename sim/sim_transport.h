@@ -9,9 +9,9 @@
 #include <memory>
 #include <string>
 
-#include "netcore/transport.h"
-#include "sim/cf_tcp_socket.h"
-#include "sim/ns3_loop.h"
+#include "connfail/netcore/transport.h"
+#include "connfail/sim/cf_tcp_socket.h"
+#include "connfail/sim/ns3_loop.h"
 
 namespace connfail::sim {
 

@@ -1,4 +1,4 @@
-#include "sim/sim_world.h"
+#include "connfail/sim/sim_world.h"
 
 #include <ns3/core-module.h>
 #include <ns3/internet-module.h>
@@ -10,13 +10,13 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "sim/cf_tcp_socket.h"
-#include "sim/jitter_channel.h"
-#include "sim/loss_models.h"
-#include "sim/ns3_loop.h"
-#include "sim/raw_tcp.h"
-#include "sim/sim_transport.h"
-#include "sim/tcp_demux.h"
+#include "connfail/sim/cf_tcp_socket.h"
+#include "connfail/sim/jitter_channel.h"
+#include "connfail/sim/loss_models.h"
+#include "connfail/sim/ns3_loop.h"
+#include "connfail/sim/raw_tcp.h"
+#include "connfail/sim/sim_transport.h"
+#include "connfail/sim/tcp_demux.h"
 
 namespace connfail::sim {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "netcore/transport.h"
+#include "connfail/netcore/transport.h"
 
 namespace connfail::sim {
 

@@ -1,4 +1,4 @@
-#include "sim/tcp_demux.h"
+#include "connfail/sim/tcp_demux.h"
 
 #include <ns3/ipv4-end-point.h>
 #include <ns3/ipv4-header.h>
@@ -12,7 +12,7 @@
 
 #include <stdexcept>
 
-#include "sim/cf_tcp_socket.h"
+#include "connfail/sim/cf_tcp_socket.h"
 
 namespace connfail::sim {
 

@@ -29,11 +29,11 @@
 #include <string>
 #include <vector>
 
-#include "netcore/acceptor.h"
-#include "netcore/asio/asio_transport.h"
-#include "netcore/reference_servers.h"
-#include "sim/sim_world.h"
-#include "tests/test_handlers.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/asio/asio_transport.h"
+#include "connfail/netcore/reference_servers.h"
+#include "connfail/sim/sim_world.h"
+#include "connfail/tests/test_handlers.h"
 
 namespace {
 

@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "netcore/acceptor.h"
-#include "netcore/asio/asio_transport.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/asio/asio_transport.h"
 
 namespace {
 

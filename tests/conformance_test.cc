@@ -6,14 +6,14 @@
 #include <memory>
 #include <optional>
 
-#include "netcore/acceptor.h"
-#include "netcore/asio/asio_transport.h"
-#include "netcore/channel.h"
-#include "netcore/fault_injector.h"
-#include "netcore/proxy.h"
-#include "netcore/reference_servers.h"
-#include "sim/sim_world.h"
-#include "tests/test_handlers.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/asio/asio_transport.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/fault_injector.h"
+#include "connfail/netcore/proxy.h"
+#include "connfail/netcore/reference_servers.h"
+#include "connfail/sim/sim_world.h"
+#include "connfail/tests/test_handlers.h"
 
 using namespace netcore;
 using connfail::testing::Echo;

@@ -2,7 +2,7 @@
 // through the proxy, with and without toxics. Assertions are on outcomes
 // (bytes, order, which side saw what); where timing is the feature, only a
 // lower bound is checked (a loaded machine makes things slower, never faster).
-#include "netcore/asio/fault_proxy.h"
+#include "connfail/netcore/asio/fault_proxy.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "netcore/acceptor.h"
-#include "netcore/asio/asio_transport.h"
-#include "netcore/reference_servers.h"
-#include "tests/test_handlers.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/asio/asio_transport.h"
+#include "connfail/netcore/reference_servers.h"
+#include "connfail/tests/test_handlers.h"
 
 namespace {
 

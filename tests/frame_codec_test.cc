@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "netcore/frame_codec.h"
-#include "netcore/testing/embedded_channel.h"
-#include "tests/test_handlers.h"
+#include "connfail/netcore/frame_codec.h"
+#include "connfail/netcore/testing/embedded_channel.h"
+#include "connfail/tests/test_handlers.h"
 
 namespace {
 

@@ -5,9 +5,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "netcore/frame_codec.h"
-#include "netcore/heartbeat.h"
-#include "netcore/testing/embedded_channel.h"
+#include "connfail/netcore/frame_codec.h"
+#include "connfail/netcore/heartbeat.h"
+#include "connfail/netcore/testing/embedded_channel.h"
 
 namespace {
 

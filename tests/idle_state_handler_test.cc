@@ -1,6 +1,6 @@
 // IdleStateHandler (Netty 4.1 semantics) and IdleCloser, on EmbeddedChannel's
 // manual clock.
-#include "netcore/idle_state_handler.h"
+#include "connfail/netcore/idle_state_handler.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "netcore/testing/embedded_channel.h"
+#include "connfail/netcore/testing/embedded_channel.h"
 
 namespace {
 

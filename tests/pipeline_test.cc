@@ -3,9 +3,9 @@
 
 #include <stdexcept>
 
-#include "netcore/fault_injector.h"
-#include "netcore/testing/embedded_channel.h"
-#include "tests/test_handlers.h"
+#include "connfail/netcore/fault_injector.h"
+#include "connfail/netcore/testing/embedded_channel.h"
+#include "connfail/tests/test_handlers.h"
 
 namespace {
 

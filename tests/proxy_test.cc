@@ -2,8 +2,8 @@
 // frontend side is a second EmbeddedChannel.
 #include <gtest/gtest.h>
 
-#include "netcore/proxy.h"
-#include "netcore/testing/embedded_channel.h"
+#include "connfail/netcore/proxy.h"
+#include "connfail/netcore/testing/embedded_channel.h"
 
 namespace {
 

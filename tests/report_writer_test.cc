@@ -1,6 +1,6 @@
 // The report writers: report.json round trip and determinism, Markdown,
 // self-contained HTML, JUnit XML, atomic writes, and report diffs.
-#include "reports/report_writer.h"
+#include "connfail/reports/report_writer.h"
 
 #include <unistd.h>
 

@@ -8,7 +8,7 @@
 #include <set>
 #include <string>
 
-#include "scenarios/parser.h"
+#include "connfail/scenarios/parser.h"
 
 namespace {
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "reports/report_writer.h"
-#include "scenarios/parser.h"
-#include "scenarios/runner.h"
+#include "connfail/reports/report_writer.h"
+#include "connfail/scenarios/parser.h"
+#include "connfail/scenarios/runner.h"
 
 namespace {
 

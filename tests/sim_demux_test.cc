@@ -10,10 +10,10 @@
 #include <ns3/simulator.h>
 #include <ns3/socket.h>
 
-#include "netcore/acceptor.h"
-#include "sim/raw_tcp.h"
-#include "sim/sim_world.h"
-#include "tests/test_handlers.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/sim/raw_tcp.h"
+#include "connfail/sim/sim_world.h"
+#include "connfail/tests/test_handlers.h"
 
 namespace {
 

@@ -14,13 +14,13 @@
 #include <ns3/rng-seed-manager.h>
 #include <ns3/simulator.h>
 
-#include "netcore/acceptor.h"
-#include "netcore/fault_injector.h"
-#include "netcore/reference_servers.h"
-#include "netcore/socket_owners.h"
-#include "sim/loss_models.h"
-#include "sim/sim_world.h"
-#include "tests/test_handlers.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/fault_injector.h"
+#include "connfail/netcore/reference_servers.h"
+#include "connfail/netcore/socket_owners.h"
+#include "connfail/sim/loss_models.h"
+#include "connfail/sim/sim_world.h"
+#include "connfail/tests/test_handlers.h"
 
 namespace {
 

@@ -1,9 +1,9 @@
 // ns-3 transport specifics: determinism, inventory facts, simulated time.
 #include <gtest/gtest.h>
 
-#include "netcore/acceptor.h"
-#include "sim/sim_world.h"
-#include "tests/test_handlers.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/sim/sim_world.h"
+#include "connfail/tests/test_handlers.h"
 
 namespace {
 

@@ -1,8 +1,8 @@
 // attribute_owners / describe on hand-built inventories (no network).
 #include <gtest/gtest.h>
 
-#include "netcore/connection_ledger.h"
-#include "netcore/socket_owners.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/socket_owners.h"
 
 namespace {
 

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "netcore/channel.h"
-#include "netcore/handler.h"
-#include "netcore/pipeline.h"
-#include "netcore/reference_servers.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/handler.h"
+#include "connfail/netcore/pipeline.h"
+#include "connfail/netcore/reference_servers.h"
 
 namespace connfail::testing {
 

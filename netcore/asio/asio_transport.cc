@@ -1,4 +1,4 @@
-#include "netcore/asio/asio_transport.h"
+#include "connfail/netcore/asio/asio_transport.h"
 
 #include <dirent.h>
 #include <fcntl.h>

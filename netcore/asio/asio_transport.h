@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "netcore/transport.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore::asio {
 

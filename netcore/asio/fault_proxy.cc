@@ -1,4 +1,4 @@
-#include "netcore/asio/fault_proxy.h"
+#include "connfail/netcore/asio/fault_proxy.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,9 +8,9 @@
 #include <stdexcept>
 #include <utility>
 
-#include "netcore/channel.h"
-#include "netcore/pipeline.h"
-#include "netcore/proxy.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/pipeline.h"
+#include "connfail/netcore/proxy.h"
 
 namespace netcore::asio {
 

@@ -29,9 +29,9 @@
 #include <memory>
 #include <vector>
 
-#include "netcore/acceptor.h"
-#include "netcore/connection_ledger.h"
-#include "netcore/transport.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore::asio {
 

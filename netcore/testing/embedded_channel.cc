@@ -1,4 +1,4 @@
-#include "netcore/testing/embedded_channel.h"
+#include "connfail/netcore/testing/embedded_channel.h"
 
 namespace netcore::testing {
 

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "netcore/channel.h"
-#include "netcore/testing/manual_loop.h"
+#include "connfail/netcore/channel.h"
+#include "connfail/netcore/testing/manual_loop.h"
 
 namespace netcore::testing {
 

@@ -1,4 +1,4 @@
-#include "netcore/testing/manual_loop.h"
+#include "connfail/netcore/testing/manual_loop.h"
 
 namespace netcore::testing {
 

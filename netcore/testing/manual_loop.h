@@ -8,7 +8,7 @@
 #include <map>
 #include <utility>
 
-#include "netcore/transport.h"
+#include "connfail/netcore/transport.h"
 
 namespace netcore::testing {
 

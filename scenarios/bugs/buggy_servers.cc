@@ -1,8 +1,8 @@
-#include "scenarios/bugs/buggy_servers.h"
+#include "connfail/scenarios/bugs/buggy_servers.h"
 
 #include <new>
 
-#include "netcore/channel.h"
+#include "connfail/netcore/channel.h"
 
 namespace connfail::scenarios::bugs {
 

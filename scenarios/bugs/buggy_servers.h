@@ -9,10 +9,10 @@
 #include <memory>
 #include <vector>
 
-#include "netcore/acceptor.h"
-#include "netcore/connection_ledger.h"
-#include "netcore/fault_injector.h"
-#include "netcore/proxy.h"
+#include "connfail/netcore/acceptor.h"
+#include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/fault_injector.h"
+#include "connfail/netcore/proxy.h"
 
 namespace connfail::scenarios::bugs {
 
