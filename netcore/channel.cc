@@ -164,7 +164,12 @@ void Channel::head_close(CloseReason reason) {
       socket_->close();
     }
   }
-  if (!was_active) return;  // never activated: no ledger entry, no events
+  if (!was_active) {  // never activated: no ledger entry, no events
+    close_listeners_ran_ = true;
+    for (auto& fn : close_listeners_) loop_.post(std::move(fn));
+    close_listeners_.clear();
+    return;
+  }
   ledger_.close(id_, loop_.now(), reason, close_detail_);
   // Inactive is delivered later, never from inside the close() call
   // (a handler may be closing from within its own read).
@@ -174,8 +179,21 @@ void Channel::head_close(CloseReason reason) {
   loop_.post([self = std::move(self_)] {
     self->pipeline_.fire_channel_inactive();
     self->pipeline_.remove_all();
+    self->close_listeners_ran_ = true;
+    auto listeners = std::move(self->close_listeners_);
+    self->close_listeners_.clear();
+    for (auto& fn : listeners) fn();
     self->loop_.post([self] {});  // destroy later, never mid-callback
   });
+}
+
+void Channel::on_close(std::function<void()> fn) {
+  if (!fn) return;
+  if (close_listeners_ran_) {
+    loop_.post(std::move(fn));
+    return;
+  }
+  close_listeners_.push_back(std::move(fn));
 }
 
 // --- tail of the pipeline -----------------------------------------------

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "connfail/netcore/connection_ledger.h"
 #include "connfail/netcore/pipeline.h"
@@ -86,6 +87,13 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
 
   void set_outbound_sink(OutboundSink sink) { sink_ = std::move(sink); }
 
+  /// Netty's closeFuture().addListener(): `fn` runs on the loop once the
+  /// channel has closed, after its inactive event, whatever its handlers do
+  /// (a handler that throws from, or swallows, channel_inactive cannot stop
+  /// it). Added to a closed channel, it runs soon (posted), never from
+  /// inside this call.
+  void on_close(std::function<void()> fn);
+
  private:
   friend class Pipeline;
   friend class Context;
@@ -129,6 +137,8 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   std::size_t unflushed_bytes_ = 0;
   std::vector<std::exception_ptr> unhandled_;
   OutboundSink sink_;
+  std::vector<std::function<void()>> close_listeners_;
+  bool close_listeners_ran_ = false;
   std::shared_ptr<Channel> self_;  // owns the channel while it is active
 };
 

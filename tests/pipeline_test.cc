@@ -327,3 +327,47 @@ TEST(Ledger, OpenChannelsListsTheChannelWhileOpenAndDropsItAtClose) {
   EXPECT_TRUE(ec.ledger().open_channels().empty());
   EXPECT_EQ(ec.ledger().open_count(), 0u);
 }
+
+namespace {
+
+using namespace netcore;
+using netcore::testing::EmbeddedChannel;
+
+// Throws from channel_inactive and never passes it on: a handler like the
+// ones that must not be able to stop a close from being seen.
+class InactiveThrower final : public Handler {
+ public:
+  void channel_inactive(Context&) override { throw std::runtime_error("boom in inactive"); }
+};
+
+TEST(CloseFuture, RunsOnceAfterTheInactiveEventWhateverTheHandlersDo) {
+  auto rec = std::make_shared<connfail::testing::Recorder>();
+  EmbeddedChannel ch({{"rec", rec}, {"thrower", std::make_shared<InactiveThrower>()}});
+  int runs = 0;
+  int inactive_seen_first = 0;
+  ch.channel().on_close([&] {
+    ++runs;
+    inactive_seen_first = rec->inactive_count;
+  });
+  ch.channel().close(CloseReason::Reset);
+  EXPECT_EQ(runs, 0) << "a listener never runs from inside close()";
+  ch.run_pending();
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(inactive_seen_first, 1) << "the listener runs after the inactive event";
+  ch.channel().close();
+  ch.run_pending();
+  EXPECT_EQ(runs, 1) << "a second close runs nothing again";
+}
+
+TEST(CloseFuture, AListenerAddedAfterTheCloseStillRunsLater) {
+  EmbeddedChannel ch;
+  ch.channel().close();
+  ch.run_pending();
+  int runs = 0;
+  ch.channel().on_close([&] { ++runs; });
+  EXPECT_EQ(runs, 0);
+  ch.run_pending();
+  EXPECT_EQ(runs, 1);
+}
+
+}  // namespace
