@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "connfail/reports/report_writer.h"
 #include "connfail/scenarios/parser.h"
 
 namespace connfail::props {
@@ -136,6 +137,19 @@ Violations illegal_transitions(const std::vector<scenarios::SocketStateChange>& 
   return v;
 }
 
+Violations same_report(const Scenario& s, const RunResult& r) {
+  scenarios::Report a, b;
+  a.connfail_version = b.connfail_version = "property";
+  a.runs.push_back(r);
+  b.runs.push_back(run_sim(s, r.variant));
+  Violations v;
+  if (reports::to_json(a).dump() != reports::to_json(b).dump() ||
+      a.runs[0].state_changes.size() != b.runs[0].state_changes.size())
+    v.push_back("determinism: report.json differs between two runs of the same scenario and seed");
+  if (a.runs[0].trace_hash == 0) v.push_back("determinism: the run has no trace hash");
+  return v;
+}
+
 Violations state_machine_and_ledger(const Scenario& s, const RunResult& r) {
   Violations v = illegal_transitions(r.state_changes);
   if (r.state_changes.empty() && r.client_connects_ok > 0) v.push_back("tcp-state: no state change was recorded");
@@ -153,9 +167,18 @@ Violations state_machine_and_ledger(const Scenario& s, const RunResult& r) {
 
 // ------------------------------------------------------------ counterexamples
 
+namespace {
+std::string& default_failures_dir() {
+  static std::string dir = "connfail-failures";
+  return dir;
+}
+}  // namespace
+
+void set_default_failures_dir(const std::string& dir) { default_failures_dir() = dir; }
+
 std::string failures_dir() {
   if (const char* d = std::getenv("CONNFAIL_FAILURES_DIR"); d && *d) return d;
-  return (fs::path(CONNFAIL_SOURCE_DIR) / "property-tests" / "failures").string();
+  return default_failures_dir();
 }
 
 namespace {
@@ -163,20 +186,21 @@ namespace {
 // writes one per failing candidate: only the last, smallest, is kept).
 std::string g_current_file;
 std::string g_current_variant;
+std::string g_current_cli = "connfail";
 }  // namespace
 
-std::string replay_command(const std::string& file, const std::string& variant) {
-  return "connfail replay " + file + (variant.empty() ? "" : " --variant " + variant);
+std::string replay_command(const std::string& file, const std::string& variant, const std::string& cli) {
+  return cli + " replay " + file + (variant.empty() ? "" : " --variant " + variant);
 }
 
 std::string write_counterexample(const std::string& property, const Scenario& s, const std::string& variant,
-                                 const Violations& why, const std::string& dir) {
+                                 const Violations& why, const std::string& dir, const std::string& cli) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   const std::string path = (fs::path(dir) / (property + "-" + std::to_string(s.seeds.front()) + ".yaml")).string();
   std::string text = "# Counterexample of the property '" + property + "'" +
                      (variant.empty() ? std::string() : " against the known-bug variant '" + variant + "'") +
-                     ", shrunk by RapidCheck.\n# Replay: " + replay_command(path, variant) + "\n# It failed because:\n";
+                     ", shrunk by RapidCheck.\n# Replay: " + replay_command(path, variant, cli) + "\n# It failed because:\n";
   for (const auto& w : why) text += "#   " + w.substr(0, 300) + "\n";
   text += scenarios::to_yaml(s);
   const std::string tmp = path + ".tmp";
@@ -188,24 +212,27 @@ std::string write_counterexample(const std::string& property, const Scenario& s,
   if (!g_current_file.empty() && g_current_file != path) fs::remove(g_current_file, ec);
   g_current_file = path;
   g_current_variant = variant;
+  g_current_cli = cli;
   return path;
 }
 
-void hold(const std::string& property, const Scenario& s, const Check& check, const std::string& variant) {
+void hold(const std::string& property, const Scenario& s, const Check& check, const std::string& variant,
+          const std::string& cli) {
   // A generator bug, not a property violation: say so loudly.
   const auto parsed = scenarios::parse_scenario_text(scenarios::to_yaml(s), "generated");
   if (!parsed.ok()) RC_FAIL("the generator made an invalid scenario: " + parsed.errors.front().to_string());
   const RunResult r = run_sim(s, variant);
   const Violations why = check(s, r);
   if (why.empty()) return;
-  const std::string file = write_counterexample(property, s, variant, why);
-  std::string msg = "property '" + property + "' violated (" + replay_command(file, variant) + "):";
+  const std::string file = write_counterexample(property, s, variant, why, failures_dir(), cli);
+  std::string msg = "property '" + property + "' violated (" + replay_command(file, variant, cli) + "):";
   for (const auto& w : why) msg += "\n  " + w;
   RC_FAIL(msg);
 }
 
 std::optional<Counterexample> find_counterexample(const std::string& property, Family family, const Check& check,
-                                                  const std::string& variant, const std::string& dir) {
+                                                  const std::string& variant, const std::string& dir,
+                                                  const Target& target) {
   std::optional<Counterexample> last;
   int cases = 0;
   // Through RapidCheck's checkTestable rather than rc::check: a proof must be
@@ -221,7 +248,7 @@ std::optional<Counterexample> find_counterexample(const std::string& property, F
   meta.id = meta.description = property + " against " + variant;
   const auto result = rc::detail::checkTestable(
       [&] {
-        const Scenario s = build(*gen_genes(family));
+        const Scenario s = build(*gen_genes(family), target);
         ++cases;
         const RunResult r = run_sim(s, variant);
         Violations why = check(s, r);
@@ -240,7 +267,7 @@ std::optional<Counterexample> find_counterexample(const std::string& property, F
     std::printf("NOT falsified in %d case(s)\n", cases);
   if (held || !last) return std::nullopt;
   last->cases_run = cases;
-  last->file = write_counterexample(property, last->scenario, variant, last->why, dir);
+  last->file = write_counterexample(property, last->scenario, variant, last->why, dir, target.cli);
   g_current_file.clear();  // an expected counterexample: not a failure to report
   return last;
 }
@@ -252,7 +279,7 @@ class ReplayPrinter : public testing::EmptyTestEventListener {
   void OnTestEnd(const testing::TestInfo& info) override {
     if (info.result() && info.result()->Failed() && !g_current_file.empty())
       std::printf("\nShrunk counterexample written to %s\nReplay it with:\n  %s\n", g_current_file.c_str(),
-                  replay_command(g_current_file, g_current_variant).c_str());
+                  replay_command(g_current_file, g_current_variant, g_current_cli).c_str());
   }
 };
 

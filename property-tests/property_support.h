@@ -44,26 +44,31 @@ Violations accept_failure_leaves_nothing(const scenarios::Scenario& s, const sce
 /// an edge of RFC 793's diagram, as ns-3 implements it), and the ledgers are
 /// consistent (opened before closed, one record per socket).
 Violations state_machine_and_ledger(const scenarios::Scenario& s, const scenarios::RunResult& r);
+/// The same scenario run again gives a byte-identical report.json (runs it a
+/// second time).
+Violations same_report(const scenarios::Scenario& s, const scenarios::RunResult& r);
 /// The edge check alone, for a list of changes (tests show it rejects a
 /// backwards sequence).
 Violations illegal_transitions(const std::vector<scenarios::SocketStateChange>& changes);
 
 // ---- Counterexamples.
 
-/// Where counterexamples go: $CONNFAIL_FAILURES_DIR, else
-/// <source>/property-tests/failures.
+/// Where counterexamples go: $CONNFAIL_FAILURES_DIR, else the default
+/// (./connfail-failures, relative to the test's working directory; this
+/// project's own tests set <source>/property-tests/failures).
 std::string failures_dir();
+void set_default_failures_dir(const std::string& dir);
 /// Writes `s` as "<dir>/<property>-<seed>.yaml" (atomically) and remembers
 /// it as this test's counterexample; returns the path.
 std::string write_counterexample(const std::string& property, const scenarios::Scenario& s,
                                  const std::string& variant, const Violations& why,
-                                 const std::string& dir = failures_dir());
+                                 const std::string& dir = failures_dir(), const std::string& cli = "connfail");
 
 /// The property body every RC_GTEST_PROP uses: runs, checks, and on a
 /// violation writes the counterexample (the last one written during
 /// shrinking is the smallest) and fails the case.
 void hold(const std::string& property, const scenarios::Scenario& s, const Check& check,
-          const std::string& variant = "");
+          const std::string& variant = "", const std::string& cli = "connfail");
 
 /// Proof that a property can fail: runs `check` as a RapidCheck property
 /// over `family` against `variant` and returns the shrunk counterexample
@@ -75,10 +80,11 @@ struct Counterexample {
   int cases_run = 0;  // property evaluations, shrinking included
 };
 std::optional<Counterexample> find_counterexample(const std::string& property, Family family, const Check& check,
-                                                  const std::string& variant, const std::string& dir);
+                                                  const std::string& variant, const std::string& dir,
+                                                  const Target& target = {});
 
-/// "connfail replay <file> [--variant V]": printed at the end of a failed test.
-std::string replay_command(const std::string& file, const std::string& variant);
+/// "<cli> replay <file> [--variant V]": printed at the end of a failed test.
+std::string replay_command(const std::string& file, const std::string& variant, const std::string& cli = "connfail");
 
 /// Installs the gtest listener that prints the replay command of every
 /// counterexample written during a failed test.

@@ -4,18 +4,28 @@
 #include <ostream>
 
 #include "connfail/scenarios/parser.h"
+#include "connfail/scenarios/registry.h"
 
 namespace connfail::props {
 
 using namespace std::chrono;
-using scenarios::ClientBehaviour;
 using scenarios::ClientGroup;
 using scenarios::CloseStyle;
 using scenarios::Duration;
 using scenarios::Fault;
 using scenarios::FaultKind;
 using scenarios::Scenario;
-using scenarios::ServerKind;
+using scenarios::Options;
+using scenarios::ServerSpec;
+
+Target Target::of(const std::string& kind, const std::string& behaviour) {
+  Target t;
+  t.server_kind = kind;
+  t.server_options = ServerSpec::of(kind).options;
+  t.client_behaviour = behaviour;
+  t.client_options = ClientGroup::of("g", behaviour).options;
+  return t;
+}
 
 const char* to_string(Family f) {
   switch (f) {
@@ -36,26 +46,32 @@ Duration pct_of(Duration d, int pct) { return Duration(d.count() / 100 * mod(pct
 std::string group_name(std::size_t i) { return "g" + std::to_string(i); }
 
 /// The server pipeline's handlers a handler-exception fault may name.
-std::vector<std::string> handlers_of(ServerKind k) {
-  switch (k) {
-    case ServerKind::Echo: return {"echo", "idle"};
-    case ServerKind::Heartbeat: return {"frame-decoder", "heartbeat", "echo", "idle"};
-    case ServerKind::Proxy: return {"proxy-frontend", "idle"};
-  }
-  return {"echo"};
+std::vector<std::string> handlers_of(const std::string& kind, const Target& t) {
+  if (!t.builtin()) return t.handlers;
+  if (kind == "heartbeat") return {"frame-decoder", "heartbeat", "echo", "idle"};
+  if (kind == "proxy") return {"proxy-frontend", "idle"};
+  return {"echo", "idle"};
 }
 
 ClientGroup build_group(const Genes& g, const GroupGene& gg, std::size_t index, Duration duration, Duration idle,
-                        ServerKind server) {
-  ClientGroup c;
-  c.name = group_name(index);
+                        const std::string& server, const Target& t) {
+  std::string behaviour = "echo";
+  if (!t.builtin()) {
+    behaviour = t.client_behaviour;
+  } else if (g.family == Family::Any) {
+    behaviour = mod(gg.behaviour, 4) == 3 ? "silent" : server == "heartbeat" ? "heartbeat" : "echo";
+  } else if (g.family == Family::HalfOpen) {
+    behaviour = "heartbeat";
+  }
+  ClientGroup c = ClientGroup::of(group_name(index), behaviour);
+  if (!t.builtin() && !t.client_options.values().empty()) c.options = t.client_options;
   c.count = 1 + mod(gg.count - 1, 12);
   c.hosts = 1 + mod(gg.hosts - 1, c.count);
   // Arrivals spread over the first 60% of the run, so that faults (accept
   // failures, pauses, exceptions on active) meet connections.
   c.start = pct_of(duration, mod(gg.start_pct, 60));
   c.spacing = ms(mod(gg.spacing_ms, 500));
-  c.request_size = static_cast<std::uint32_t>(1 + mod(gg.request_size - 1, 16384));
+  const auto request_size = static_cast<long long>(1 + mod(gg.request_size - 1, 16384));
   const Duration close_at = std::max<Duration>(seconds(1), pct_of(duration, gg.close_at_pct));
   auto closing = [&](int style_gene, bool allow_vanish) {
     const int n = allow_vanish ? 4 : 3;
@@ -67,37 +83,44 @@ ClientGroup build_group(const Genes& g, const GroupGene& gg, std::size_t index, 
     }
     if (c.close != CloseStyle::None) c.close_at = close_at;
   };
+  if (!t.builtin()) {
+    // A user's behaviour keeps its own options; the genes shape the group.
+    const int style = mod(gg.close_style, g.family == Family::HalfOpen ? 3 : 4);
+    closing(g.family == Family::HalfOpen && style == 2 ? 3 : style,
+            g.family == Family::Any || g.family == Family::HalfOpen);
+    return c;
+  }
   switch (g.family) {
     case Family::Any:
-      if (server == ServerKind::Heartbeat) {
-        c.behaviour = mod(gg.behaviour, 4) == 3 ? ClientBehaviour::Silent : ClientBehaviour::Heartbeat;
-        c.heartbeat_interval = seconds(1 + mod(gg.rate, 20));
-        c.request_every = mod(gg.behaviour, 2) ? ms(100 * (1 + mod(gg.rate, 20))) : Duration::zero();
-      } else {
-        c.behaviour = mod(gg.behaviour, 4) == 3 ? ClientBehaviour::Silent : ClientBehaviour::Echo;
-        c.request_every = ms(100 * (1 + mod(gg.rate, 30)));
+      if (behaviour == "heartbeat") {
+        c.options.set_duration("heartbeat_interval", seconds(1 + mod(gg.rate, 20)));
+        c.options.set_duration("request_every",
+                               mod(gg.behaviour, 2) ? ms(100 * (1 + mod(gg.rate, 20))) : Duration::zero());
+        c.options.set_integer("request_size", request_size);
+      } else if (behaviour == "echo") {
+        c.options.set_duration("request_every", ms(100 * (1 + mod(gg.rate, 30))));
+        c.options.set_integer("request_size", request_size);
       }
       closing(gg.close_style, true);
       break;
     case Family::HalfOpen: {
-      c.behaviour = ClientBehaviour::Heartbeat;
       // Healthy: interval idle/9, 2 idle/9 or idle/3. Doomed groups vanish.
-      c.heartbeat_interval = Duration(idle.count() / 9 * (1 + mod(gg.rate, 3)));
-      c.heartbeat_interval = duration_cast<milliseconds>(c.heartbeat_interval);
-      c.request_every = mod(gg.behaviour, 2) ? c.heartbeat_interval : Duration::zero();
-      c.request_size = std::min<std::uint32_t>(c.request_size, 512);
+      const Duration hb = duration_cast<milliseconds>(Duration(idle.count() / 9 * (1 + mod(gg.rate, 3))));
+      c.options.set_duration("heartbeat_interval", hb);
+      c.options.set_duration("request_every", mod(gg.behaviour, 2) ? hb : Duration::zero());
+      c.options.set_integer("request_size", std::min<long long>(request_size, 512));
       const int style = mod(gg.close_style, 3);  // none, fin, vanish
       closing(style == 2 ? 3 : style, true);
       break;
     }
     case Family::Proxy:
-      c.behaviour = ClientBehaviour::Echo;
-      c.request_every = ms(50 * (1 + mod(gg.rate, 20)));
+      c.options.set_duration("request_every", ms(50 * (1 + mod(gg.rate, 20))));
+      c.options.set_integer("request_size", request_size);
       closing(gg.close_style, false);
       break;
     case Family::AcceptFailure:
-      c.behaviour = ClientBehaviour::Echo;
-      c.request_every = ms(100 * (1 + mod(gg.rate, 10)));
+      c.options.set_duration("request_every", ms(100 * (1 + mod(gg.rate, 10))));
+      c.options.set_integer("request_size", request_size);
       closing(gg.close_style, false);
       break;
   }
@@ -105,7 +128,7 @@ ClientGroup build_group(const Genes& g, const GroupGene& gg, std::size_t index, 
 }
 
 /// One fault, or nothing when the gene does not apply to the family.
-std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scenario& s) {
+std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scenario& s, const Target& t) {
   const Duration d = s.duration;
   const int groups = static_cast<int>(s.clients.size());
   Fault f;
@@ -116,7 +139,7 @@ std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scen
   const Duration room = d - f.at - seconds(1);
   const Duration window = std::clamp<Duration>(std::max<Duration>(seconds(1), pct_of(d, fg.len_pct)), seconds(1),
                                                std::max<Duration>(seconds(1), room));
-  const ServerKind server = s.server.kind;
+  const std::vector<std::string> handlers = handlers_of(s.server.kind, t);
 
   std::vector<FaultKind> kinds;
   switch (g.family) {
@@ -173,8 +196,8 @@ std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scen
       f.duration = window;
       break;
     case FaultKind::HandlerException: {
-      const auto hs = handlers_of(server);
-      f.handler = hs[static_cast<std::size_t>(mod(fg.p2, static_cast<int>(hs.size())))];
+      if (handlers.empty()) return std::nullopt;
+      f.handler = handlers[static_cast<std::size_t>(mod(fg.p2, static_cast<int>(handlers.size())))];
       f.event = fg.flag ? "active" : "read";
       if (mod(fg.p1, 2) == 0)
         f.nth = static_cast<std::uint64_t>(1 + mod(fg.p1 / 2, 5));
@@ -196,7 +219,7 @@ std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scen
 
 }  // namespace
 
-Scenario build(const Genes& g) {
+Scenario build(const Genes& g, const Target& t) {
   Scenario s;
   s.name = std::string("prop-") + to_string(g.family) + "-" + std::to_string(g.seed);
   s.description = std::string("generated by the ") + to_string(g.family) + " property";
@@ -204,30 +227,31 @@ Scenario build(const Genes& g) {
   s.seeds = {g.seed};
   s.duration = seconds(20 + mod(g.duration_s - 20, 101));
   const int idle_lo = g.family == Family::HalfOpen ? 6 : 5;
-  const Duration idle = seconds(idle_lo + mod(g.idle_s - idle_lo, 26));
-  s.quiesce = idle + seconds(40);
-  s.server.backlog = 1 + mod(g.backlog - 1, 128);
-  s.server.idle.reader = idle;
-  switch (g.family) {
-    case Family::Any: {
-      static const ServerKind kinds[] = {ServerKind::Echo, ServerKind::Heartbeat, ServerKind::Proxy};
-      s.server.kind = kinds[mod(g.server_kind, 3)];
-      break;
+  Duration idle = seconds(idle_lo + mod(g.idle_s - idle_lo, 26));
+  if (!t.builtin()) {
+    s.server = ServerSpec::of(t.server_kind);
+    if (!t.server_options.values().empty()) s.server.options = t.server_options;
+    // The kind's own reader idle time, when its plan states one.
+    if (auto r = scenarios::server_reader_idle(s.server)) idle = duration_cast<seconds>(*r + seconds(1) - ms(1));
+  } else {
+    static const char* const kinds[] = {"echo", "heartbeat", "proxy"};
+    switch (g.family) {
+      case Family::Any: s.server = ServerSpec::of(kinds[mod(g.server_kind, 3)]); break;
+      case Family::HalfOpen: s.server = ServerSpec::of("heartbeat"); break;
+      case Family::Proxy: s.server = ServerSpec::of("proxy"); break;
+      case Family::AcceptFailure: s.server = ServerSpec::of("echo"); break;
     }
-    case Family::HalfOpen: s.server.kind = ServerKind::Heartbeat; break;
-    case Family::Proxy: s.server.kind = ServerKind::Proxy; break;
-    case Family::AcceptFailure:
-      s.server.kind = ServerKind::Echo;
-      s.server.idle.reader = Duration::zero();
-      s.quiesce = seconds(30);
-      break;
+    if (g.family != Family::AcceptFailure) s.server.options.set_duration("idle.reader", idle);
   }
+  s.quiesce = idle + seconds(40);
+  if (g.family == Family::AcceptFailure) s.quiesce = seconds(30);
+  s.server.backlog = 1 + mod(g.backlog - 1, 128);
   std::vector<GroupGene> groups = g.groups;
   if (groups.empty()) groups.push_back({});
   for (std::size_t i = 0; i < groups.size(); ++i)
-    s.clients.push_back(build_group(g, groups[i], i, s.duration, idle, s.server.kind));
+    s.clients.push_back(build_group(g, groups[i], i, s.duration, idle, s.server.kind, t));
   for (const auto& fg : g.faults)
-    if (auto f = build_fault(g, fg, s)) s.faults.push_back(std::move(*f));
+    if (auto f = build_fault(g, fg, s, t)) s.faults.push_back(std::move(*f));
   if (g.family == Family::AcceptFailure && s.faults.empty()) {
     Fault f;
     f.kind = FaultKind::AcceptFailure;
@@ -292,7 +316,9 @@ rc::Gen<Genes> gen_genes(Family family) {
   });
 }
 
-rc::Gen<Scenario> gen_scenario(Family f) { return rc::gen::map(gen_genes(f), [](const Genes& g) { return build(g); }); }
+rc::Gen<Scenario> gen_scenario(Family f, const Target& t) {
+  return rc::gen::map(gen_genes(f), [t](const Genes& g) { return build(g, t); });
+}
 
 Size size_of(const Scenario& s) {
   Size z;

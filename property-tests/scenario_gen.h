@@ -22,6 +22,30 @@
 
 namespace connfail::props {
 
+/// What the generated scenarios run: the built-ins (the default), or a
+/// registered server kind and client behaviour -- a user's own.
+struct Target {
+  /// A registered server kind; "" = the family's built-in choice (echo,
+  /// heartbeat or proxy with a reader idle check).
+  std::string server_kind;
+  /// Its options; a value left unset here keeps the kind's default.
+  scenarios::Options server_options;
+  /// The behaviour every generated client group uses ("" = built-in).
+  std::string client_behaviour;
+  scenarios::Options client_options;
+  /// Handlers of the server pipeline a handler-exception fault may name
+  /// (empty: none is generated for this target).
+  std::vector<std::string> handlers;
+  /// The program that replays a counterexample ("connfail", or the user's
+  /// own executable that calls connfail::cli_main).
+  std::string cli = "connfail";
+
+  bool builtin() const { return server_kind.empty(); }
+  /// The target for server kind `kind` (its default options) with clients of
+  /// `behaviour` (its default options). Throws for an unregistered name.
+  static Target of(const std::string& kind, const std::string& behaviour);
+};
+
 /// Which part of the scenario space a property draws from.
 enum class Family {
   /// Any server (echo, heartbeat, proxy) with a reader idle check first in
@@ -79,12 +103,13 @@ struct Genes {
 };
 
 /// Genes -> a scenario the parser accepts (name "prop-<family>-<seed>", sim
-/// only, one seed). Pure: equal genes give equal scenarios.
-scenarios::Scenario build(const Genes& g);
+/// only, one seed), running `target`. Pure: equal genes give equal
+/// scenarios.
+scenarios::Scenario build(const Genes& g, const Target& target = {});
 
 rc::Gen<Genes> gen_genes(Family f);
 /// gen_genes mapped through build.
-rc::Gen<scenarios::Scenario> gen_scenario(Family f);
+rc::Gen<scenarios::Scenario> gen_scenario(Family f, const Target& target = {});
 
 /// "3 group(s), 7 client(s), 2 fault(s)": the size of a counterexample.
 struct Size {

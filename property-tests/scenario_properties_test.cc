@@ -29,7 +29,9 @@ using namespace connfail::props;
 using connfail::scenarios::RunResult;
 using connfail::scenarios::Scenario;
 
-const bool kPrinter = (install_replay_printer(), true);
+const bool kPrinter = (install_replay_printer(),
+                       set_default_failures_dir((fs::path(CONNFAIL_SOURCE_DIR) / "property-tests" / "failures").string()),
+                       true);
 
 // ------------------------------------------------------------ the properties
 

@@ -85,6 +85,7 @@ json run_json(const RunResult& r) {
               {"transport", scenarios::to_string(r.transport)},
               {"seed", r.seed},
               {"variant", r.variant},
+              {"server_kind", r.server_kind},
               {"passed", r.passed},
               {"findings", std::move(findings)},
               {"ledger", std::move(ledger)},
@@ -92,6 +93,7 @@ json run_json(const RunResult& r) {
                {{"connections_opened", r.connections_opened},
                 {"client_connects_ok", r.client_connects_ok},
                 {"client_connects_failed", r.client_connects_failed},
+                {"reconnects", r.reconnects},
                 {"bytes_echoed", r.bytes_echoed}}},
               {"scenario_seconds", seconds_json(r.scenario_seconds)},
               {"trace_hash", fmt::format("{:016x}", r.trace_hash)},
@@ -243,6 +245,7 @@ RunResult parse_run(const json& j, const std::string& where) {
   r.seed = static_cast<std::uint32_t>(
       as_uint(*member(j, "seed", where, true), path_of(where, "seed"), std::numeric_limits<std::uint32_t>::max()));
   r.variant = opt_string(j, "variant", where);
+  r.server_kind = opt_string(j, "server_kind", where);
   r.passed = as_bool(*member(j, "passed", where, true), path_of(where, "passed"));
   constexpr auto u64max = std::numeric_limits<std::uint64_t>::max();
   if (const json* v = member(j, "findings", where, false)) {
@@ -264,6 +267,7 @@ RunResult parse_run(const json& j, const std::string& where) {
     counter("connections_opened", &r.connections_opened);
     counter("client_connects_ok", &r.client_connects_ok);
     counter("client_connects_failed", &r.client_connects_failed);
+    counter("reconnects", &r.reconnects);
     counter("bytes_echoed", &r.bytes_echoed);
   }
   if (const json* v = member(j, "scenario_seconds", where, false))

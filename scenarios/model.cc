@@ -16,32 +16,6 @@ const char* to_string(TransportKind t) {
   return "?";
 }
 
-const char* to_string(ServerKind k) {
-  switch (k) {
-    case ServerKind::Echo: return "echo";
-    case ServerKind::Heartbeat: return "heartbeat";
-    case ServerKind::Proxy: return "proxy";
-  }
-  return "?";
-}
-
-const char* to_string(PipelineOrder p) {
-  switch (p) {
-    case PipelineOrder::IdleFirst: return "idle-first";
-    case PipelineOrder::IdleLast: return "idle-last";
-  }
-  return "?";
-}
-
-const char* to_string(ClientBehaviour b) {
-  switch (b) {
-    case ClientBehaviour::Echo: return "echo";
-    case ClientBehaviour::Heartbeat: return "heartbeat";
-    case ClientBehaviour::Silent: return "silent";
-  }
-  return "?";
-}
-
 const char* to_string(CloseStyle c) {
   switch (c) {
     case CloseStyle::None: return "none";
@@ -67,6 +41,7 @@ const char* to_string(FaultKind k) {
     case FaultKind::HandlerException: return "handler-exception";
     case FaultKind::AcceptFailure: return "accept-failure";
     case FaultKind::ServerVanish: return "server-vanish";
+    case FaultKind::ServerRestart: return "server-restart";
   }
   return "?";
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "connfail/netcore/transport.h"
+#include "connfail/scenarios/options.h"
 
 namespace connfail::scenarios {
 
@@ -24,39 +25,21 @@ using netcore::Duration;
 enum class TransportKind { Sim, Asio };
 const char* to_string(TransportKind t);
 
-enum class ServerKind { Echo, Heartbeat, Proxy };
-const char* to_string(ServerKind k);
-
-/// Where the idle check sits in the server pipeline. `first` is correct;
-/// `last` is the known bug: after the frame decoder and the PING responder
-/// consumed every read, the idle handler never sees one.
-enum class PipelineOrder { IdleFirst, IdleLast };
-const char* to_string(PipelineOrder p);
-
-struct IdleTimes {
-  Duration reader{};  // zero: disabled
-  Duration writer{};
-  Duration all{};
-  bool any() const { return reader > Duration::zero() || writer > Duration::zero() || all > Duration::zero(); }
-};
-
+/// The server under test: a registered server kind (scenarios/registry.h)
+/// with its options, behind a listener.
 struct ServerSpec {
-  ServerKind kind = ServerKind::Echo;
+  std::string kind = "echo";  // a registered server kind
+  /// Validated against the kind's schema; every field present (defaults
+  /// filled in).
+  Options options;
   int backlog = 128;
-  IdleTimes idle;                        // echo/heartbeat: the server's idle check
-  PipelineOrder pipeline = PipelineOrder::IdleFirst;
-  Duration accept_error_backoff{};       // Acceptor::error_backoff
-  /// Proxy only: the backend behind it (echo or heartbeat-less echo).
-  ServerKind backend = ServerKind::Echo;
-  Duration backend_connect_timeout = std::chrono::seconds(5);
-};
+  Duration accept_error_backoff{};  // netcore::AcceptorOptions::error_backoff
+  SourcePos pos;                    // of `kind` in its file
 
-enum class ClientBehaviour {
-  Echo,       // writes `request_size` bytes every `request_every`, expects them back
-  Heartbeat,  // frame codec + PING every heartbeat_interval (+ DATA frames if request_every > 0)
-  Silent,     // connects and never writes
+  /// A spec of `kind` with its default options (the kind must be
+  /// registered; throws std::invalid_argument otherwise).
+  static ServerSpec of(const std::string& kind);
 };
-const char* to_string(ClientBehaviour b);
 
 enum class CloseStyle {
   None,    // stays open until the end of the run (then closed with FIN)
@@ -75,15 +58,16 @@ struct ClientGroup {
   int hosts = 1;     // clients are spread round-robin over this many hosts
   Duration start{};  // first connect
   Duration spacing{};  // connect i happens at start + i * spacing
-  ClientBehaviour behaviour = ClientBehaviour::Echo;
-  Duration heartbeat_interval = std::chrono::seconds(10);
-  /// Client-side reader idle (closes a connection whose server went silent).
-  Duration client_idle{};
-  std::uint32_t request_size = 64;
-  Duration request_every{};  // zero: no requests
+  std::string behaviour = "echo";  // a registered client behaviour
+  Options options;                 // validated against the behaviour's schema
   CloseStyle close = CloseStyle::None;
   Duration close_at{};
   Duration connect_timeout = std::chrono::seconds(10);
+  SourcePos pos;  // of the group in its file
+
+  /// A group of `behaviour` with its default options (throws
+  /// std::invalid_argument for an unregistered behaviour).
+  static ClientGroup of(const std::string& name, const std::string& behaviour);
 };
 
 enum class FaultKind {
@@ -100,6 +84,7 @@ enum class FaultKind {
   HandlerException,  // a server handler throws (probability or nth)
   AcceptFailure,   // child registration fails with bad_alloc (every k-th or probability)
   ServerVanish,    // the server host vanishes at `at` (sim only)
+  ServerRestart,   // the server process exits at `at` and starts again after `duration`
 };
 const char* to_string(FaultKind k);
 
@@ -107,12 +92,6 @@ enum class Direction { Both, ToServer, FromServer };
 const char* to_string(Direction d);
 
 enum class JitterDistribution { Uniform, Normal };
-
-/// Where a fault or an error came from in its file (1-based; 0 = unknown).
-struct SourcePos {
-  int line = 0;
-  int column = 0;
-};
 
 struct Fault {
   FaultKind kind = FaultKind::Loss;
@@ -167,6 +146,14 @@ struct Expectations {
   bool fd_delta_zero = true;
   /// No timers still scheduled for closed channels after quiesce.
   bool no_pending_timers = true;
+  /// Reconnecting clients: every client whose connection ended (not by its
+  /// own plan) is back within `within`, "back" meaning a connection that
+  /// then stayed open for `stable` (or until the workload ended).
+  struct Reconnect {
+    Duration within{};
+    Duration stable = std::chrono::seconds(5);
+  };
+  std::optional<Reconnect> reconnect;
 };
 
 struct Scenario {

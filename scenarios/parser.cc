@@ -25,6 +25,7 @@
 
 #include "connfail/netcore/connection_ledger.h"
 #include "connfail/netcore/pipeline.h"
+#include "connfail/scenarios/registry.h"
 
 namespace connfail::scenarios {
 
@@ -48,7 +49,6 @@ using namespace std::chrono_literals;
 // beyond anything meaningful, and it keeps arithmetic on durations safe.
 constexpr Duration kMaxDuration = std::chrono::hours(24);
 constexpr long long kMaxClientsPerGroup = 100000;
-constexpr long long kMaxRequestSize = 16LL * 1024 * 1024;
 
 const char* const kDurationHint = "a duration like 500ms, 5s, 2m (a number and one of us, ms, s, m, h; no space)";
 
@@ -413,22 +413,6 @@ const EnumTable<TransportKind>& transport_table() {
   static const auto t = enum_table({TransportKind::Sim, TransportKind::Asio});
   return t;
 }
-const EnumTable<ServerKind>& server_kind_table() {
-  static const auto t = enum_table({ServerKind::Echo, ServerKind::Heartbeat, ServerKind::Proxy});
-  return t;
-}
-const EnumTable<ServerKind>& backend_kind_table() {
-  static const auto t = enum_table({ServerKind::Echo, ServerKind::Heartbeat});
-  return t;
-}
-const EnumTable<PipelineOrder>& pipeline_table() {
-  static const auto t = enum_table({PipelineOrder::IdleFirst, PipelineOrder::IdleLast});
-  return t;
-}
-const EnumTable<ClientBehaviour>& behaviour_table() {
-  static const auto t = enum_table({ClientBehaviour::Echo, ClientBehaviour::Heartbeat, ClientBehaviour::Silent});
-  return t;
-}
 const EnumTable<CloseStyle>& close_style_table() {
   static const auto t = enum_table({CloseStyle::None, CloseStyle::Fin, CloseStyle::Rst, CloseStyle::Vanish});
   return t;
@@ -438,7 +422,7 @@ const EnumTable<FaultKind>& fault_kind_table() {
                                     FaultKind::Jitter, FaultKind::Latency, FaultKind::Bandwidth,
                                     FaultKind::HalfOpen, FaultKind::Partition, FaultKind::AcceptPause,
                                     FaultKind::Rst, FaultKind::HandlerException, FaultKind::AcceptFailure,
-                                    FaultKind::ServerVanish});
+                                    FaultKind::ServerVanish, FaultKind::ServerRestart});
   return t;
 }
 const EnumTable<Direction>& direction_table() {
@@ -535,6 +519,7 @@ const std::vector<FaultFields>& fault_fields() {
       {FaultKind::HandlerException, {"at", "duration", "handler", "event", "probability", "nth"}},
       {FaultKind::AcceptFailure, {"at", "duration", "every", "probability"}},
       {FaultKind::ServerVanish, {"at"}},
+      {FaultKind::ServerRestart, {"at", "duration"}},
   };
   return v;
 }
@@ -560,15 +545,16 @@ const std::vector<std::string> kTopKeys = {"name",     "description", "transport
                                            "duration", "quiesce",     "time_scale", "link",  "server",
                                            "clients",  "faults",      "expect"};
 const std::vector<std::string> kLinkKeys = {"rate", "delay"};
-const std::vector<std::string> kServerKeys = {"kind",     "backlog", "idle",
-                                              "pipeline", "accept_error_backoff", "backend",
-                                              "backend_connect_timeout"};
-const std::vector<std::string> kIdleKeys = {"reader", "writer", "all"};
-const std::vector<std::string> kClientKeys = {"name",          "count",        "hosts",       "start",
-                                              "spacing",       "behaviour",    "heartbeat_interval",
-                                              "client_idle",   "request_size", "request_every",
-                                              "close",         "connect_timeout"};
+const std::vector<std::string> kServerKeys = {"kind", "options", "backlog", "accept_error_backoff"};
+const std::vector<std::string> kClientKeys = {"name",      "count",   "hosts", "start",          "spacing",
+                                              "behaviour", "options", "close", "connect_timeout"};
+// Keys that were fields of the server or of a client group before kinds and
+// behaviours became registry entries: now options of the built-ins.
+const std::vector<std::string> kServerOptionKeys = {"idle", "pipeline", "backend", "backend_connect_timeout"};
+const std::vector<std::string> kClientOptionKeys = {"heartbeat_interval", "client_idle", "request_size",
+                                                    "request_every", "reconnect"};
 const std::vector<std::string> kCloseKeys = {"style", "at"};
+const std::vector<std::string> kReconnectKeys = {"within", "stable"};
 const std::vector<std::string> kExpectKeys = {"no_orphans",
                                               "close_wait_grace",
                                               "half_open_reaped_within_grace",
@@ -576,7 +562,8 @@ const std::vector<std::string> kExpectKeys = {"no_orphans",
                                               "max_open_connections",
                                               "ledger_counts",
                                               "fd_delta_zero",
-                                              "no_pending_timers"};
+                                              "no_pending_timers",
+                                              "reconnect"};
 
 // Top-level facts later checks depend on. The walk reads fields in the order
 // of these dependencies (duration and transports, server, clients, then
@@ -686,9 +673,9 @@ class Parser {
     if (const Item* it = top.get("link")) parse_link(it->value, s);
 
     if (const Item* it = top.get("server"))
-      parse_server(it->value, s.server);
+      parse_server(it->value, s);
     else
-      top.missing(c_, "server", "the server under test (at least server.kind: echo, heartbeat or proxy)");
+      top.missing(c_, "server", "the server under test (at least server.kind: a registered kind, e.g. echo)");
 
     if (const Item* it = top.get("clients"))
       parse_clients(it->value, s);
@@ -716,54 +703,213 @@ class Parser {
       if (auto d = read_duration(c_, it->value)) s.link_delay = *d;
   }
 
-  void parse_idle(const Value& v, IdleTimes& idle) {
+  // ------------------------------------------------------------- options
+
+  // Reads `v` (an options map) against `schema` into `out`, which holds the
+  // defaults already. `what` names the entry for messages ("server kind
+  // 'heartbeat'").
+  void read_options(const Value& v, const OptionSchema& schema, Options& out, const std::string& what) {
     MapView m(c_, v);
     if (!m.ok()) return;
-    m.check_keys(c_, kIdleKeys, "server.idle");
-    if (const Item* it = m.get("reader"))
-      if (auto d = read_duration(c_, it->value)) idle.reader = *d;
-    if (const Item* it = m.get("writer"))
-      if (auto d = read_duration(c_, it->value)) idle.writer = *d;
-    if (const Item* it = m.get("all"))
-      if (auto d = read_duration(c_, it->value)) idle.all = *d;
+    std::vector<std::string> known;
+    for (const auto& f : schema) known.push_back(f.name);
+    if (known.empty()) {
+      for (const auto& item : m.items())
+        c_.error(item.key_loc, item.value.path, "unknown option '" + item.key + "': " + what + " takes no options");
+    } else {
+      m.check_keys(c_, known, "the options of " + what);
+    }
+    for (const auto& f : schema) {
+      const Item* it = m.get(f.name);
+      if (it == nullptr) {
+        if (f.required) m.missing(c_, f.name, f.help);
+        continue;
+      }
+      Options::Value& val = out.value(f.name);
+      if (read_option(it->value, f, val, what)) {
+        val.given = true;
+        val.pos = {it->value.loc.line, it->value.loc.column};
+      }
+    }
   }
 
-  void parse_server(const Value& v, ServerSpec& srv) {
+  bool read_option(const Value& v, const OptionSpec& f, Options::Value& val, const std::string& what) {
+    switch (f.type) {
+      case OptionType::Flag:
+        if (auto b = read_bool(c_, v)) return val.flag = *b, true;
+        return false;
+      case OptionType::Integer:
+        if (auto n = read_int(c_, v, f.int_min, f.int_max)) return val.integer = *n, true;
+        return false;
+      case OptionType::Number:
+        if (auto d = read_number(c_, v, f.number_min, f.number_max)) return val.number = *d, true;
+        return false;
+      case OptionType::Time: {
+        auto d = read_duration(c_, v, f.duration_min > Duration::zero() && f.duration_min <= Duration(1));
+        if (!d) return false;
+        if (*d < f.duration_min) {
+          c_.error(v, "must be at least " + format_duration(f.duration_min) + ", got '" + v.node.Scalar() + "'");
+          return false;
+        }
+        val.duration = *d;
+        return true;
+      }
+      case OptionType::Text:
+        if (auto t = read_string(c_, v)) return val.text = *t, true;
+        return false;
+      case OptionType::Choice: {
+        auto t = scalar(c_, v, "one of " + join(f.choices));
+        if (!t) return false;
+        if (std::find(f.choices.begin(), f.choices.end(), *t) == f.choices.end()) {
+          c_.error(v, "unknown " + f.name + " '" + *t + "'" + did_you_mean(*t, f.choices) + "; expected one of " +
+                          join(f.choices));
+          return false;
+        }
+        val.text = *t;
+        return true;
+      }
+      case OptionType::TextList: {
+        auto els = list_of(c_, v);
+        if (!els) return false;
+        std::vector<std::string> out;
+        bool ok = true;
+        for (const auto& el : *els) {
+          if (auto t = read_string(c_, el))
+            out.push_back(*t);
+          else
+            ok = false;
+        }
+        if (ok) val.list = std::move(out);
+        return ok;
+      }
+      case OptionType::TextMap: {
+        MapView m(c_, v);
+        if (!m.ok()) return false;
+        std::map<std::string, std::string> out;
+        bool ok = true;
+        for (const auto& item : m.items()) {
+          if (auto t = read_string(c_, item.value))
+            out[item.key] = *t;
+          else
+            ok = false;
+        }
+        if (ok) val.map = std::move(out);
+        return ok;
+      }
+      case OptionType::Group: {
+        auto g = std::make_shared<Options>(*val.group);
+        const std::size_t before = c_.errors.size();
+        read_options(v, f.fields, *g, what);
+        val.group = g;
+        return c_.errors.size() == before;
+      }
+    }
+    return false;
+  }
+
+  // Where the error about option `field` ("reconnect.max") of an entry goes:
+  // the value if the file gives it, else the options map, else `fallback`.
+  std::pair<Loc, std::string> option_place(const Options& o, const std::string& field, const std::string& path,
+                                           Loc fallback) {
+    const Options* cur = &o;
+    std::string rest = field;
+    Loc best = fallback;
+    while (true) {
+      const auto dot = rest.find('.');
+      const std::string head = rest.substr(0, dot);
+      if (!cur->has(head)) break;
+      const SourcePos p = cur->pos(head);
+      if (p.line > 0) best = {p.line, p.column};
+      if (dot == std::string::npos || cur->value(head).type != OptionType::Group) break;
+      cur = &cur->group(head);
+      rest = rest.substr(dot + 1);
+    }
+    return {best, join_path(path, field)};
+  }
+
+  // Rejects a key that used to be a field and is now an option, saying where
+  // it goes. True when `key` was one of those.
+  bool moved_to_options(const MapView& m, const Item& item, const std::vector<std::string>& moved,
+                        const std::string& owner) {
+    if (std::find(moved.begin(), moved.end(), item.key) == moved.end()) return false;
+    c_.error(item.key_loc, item.value.path,
+             "'" + item.key + "' is an option of " + owner + ": write it under " + join_path(m.path(), "options") +
+                 " (options: {" + item.key + ": ...})");
+    return true;
+  }
+
+  // ---------------------------------------------------------------- server
+
+  void parse_server(const Value& v, Scenario& s) {
     MapView m(c_, v);
     if (!m.ok()) return;
-    m.check_keys(c_, kServerKeys, "server");
-    std::optional<ServerKind> kind;
+    ServerSpec& srv = s.server;
+    const Registry& reg = Registry::global();
+    const ServerKindEntry* entry = nullptr;
+    Loc kind_loc = m.loc();
     if (const Item* it = m.get("kind")) {
-      kind = read_enum(c_, it->value, server_kind_table(), "server kind");
-      if (kind) srv.kind = *kind;
+      kind_loc = it->value.loc;
+      if (auto k = read_string(c_, it->value)) {
+        entry = reg.server(*k);
+        if (entry == nullptr) {
+          const auto names = reg.server_names();
+          c_.error(it->value, "unknown server kind '" + *k + "'" + did_you_mean(*k, names) +
+                                  "; registered kinds: " + join(names));
+        } else {
+          srv.kind = *k;
+          srv.pos = {kind_loc.line, kind_loc.column};
+          srv.options = Options::defaults(entry->options);
+        }
+      }
     } else {
-      m.missing(c_, "kind", "echo, heartbeat or proxy");
+      m.missing(c_, "kind", "a registered server kind (connfail list --servers), e.g. echo, heartbeat or proxy");
+    }
+    const std::string owner = entry ? "server kind '" + entry->name + "'" : std::string("the server kind");
+    for (const auto& item : m.items()) {
+      if (std::find(kServerKeys.begin(), kServerKeys.end(), item.key) != kServerKeys.end()) continue;
+      if (moved_to_options(m, item, kServerOptionKeys, owner)) continue;
+      c_.error(item.key_loc, item.value.path,
+               "unknown key '" + item.key + "' in server" + m.suggest(item.key, kServerKeys) +
+                   "; allowed: " + join(kServerKeys) + " (kind-specific settings go under options)");
     }
     if (const Item* it = m.get("backlog"))
       if (auto n = read_int(c_, it->value, 0, 65535)) srv.backlog = static_cast<int>(*n);
-    if (const Item* it = m.get("idle")) parse_idle(it->value, srv.idle);
-    if (const Item* it = m.get("pipeline"))
-      if (auto p = read_enum(c_, it->value, pipeline_table(), "pipeline order")) srv.pipeline = *p;
     if (const Item* it = m.get("accept_error_backoff"))
       if (auto d = read_duration(c_, it->value)) srv.accept_error_backoff = *d;
-    for (const char* key : {"backend", "backend_connect_timeout"}) {
-      const Item* it = m.get(key);
-      if (it == nullptr) continue;
-      if (kind && *kind != ServerKind::Proxy) {
-        c_.error(it->key_loc, it->value.path,
-                 std::string("'") + key + "' is only for server kind proxy (this server is " + to_string(*kind) +
-                     ")");
-        continue;
-      }
-      if (std::string(key) == "backend") {
-        if (auto b = read_enum(c_, it->value, backend_kind_table(), "backend kind")) srv.backend = *b;
-      } else {
-        if (auto d = read_duration(c_, it->value, true)) srv.backend_connect_timeout = *d;
-      }
+    if (entry == nullptr) return;
+    const std::string opath = join_path(m.path(), "options");
+    const std::size_t before = c_.errors.size();
+    Loc options_loc = kind_loc;
+    if (const Item* it = m.get("options")) {
+      options_loc = it->value.loc;
+      if (!it->value.node.IsNull()) read_options(it->value, entry->options, srv.options, owner);
+    } else {
+      for (const auto& f : entry->options)
+        if (f.required) c_.error(m.loc(), join_path(opath, f.name), "missing required option '" + f.name + "' of " +
+                                                                        owner + ": " + f.help);
     }
-    reader_idle_ = srv.idle.reader > Duration::zero();
-    server_ok_ = kind.has_value();
+    if (c_.errors.size() != before) return;
+    // The kind's own checks: its factory, exactly as a run will call it.
+    try {
+      const ServerPlan plan = make_server_plan(srv);
+      reader_idle_ = plan.reader_idle.has_value();
+      server_ok_ = true;
+    } catch (const OptionError& e) {
+      const auto [where, path] = option_place(srv.options, e.field(), opath, options_loc);
+      c_.error(where, path, e.what());
+    } catch (const std::exception& e) {
+      c_.error(kind_loc, join_path(m.path(), "kind"),
+               owner + " cannot be built from these options: " + e.what());
+    }
+    if (!entry->transports.empty() && info_.transports_ok)
+      for (auto t : s.transports)
+        if (std::find(entry->transports.begin(), entry->transports.end(), t) == entry->transports.end())
+          c_.error(kind_loc, join_path(m.path(), "kind"),
+                   owner + " cannot run on the " + (t == TransportKind::Sim ? "simulated" : "real") +
+                       " transport; use transports: [" + to_string(entry->transports.front()) + "]");
   }
+
+  // --------------------------------------------------------------- clients
 
   void parse_clients(const Value& v, Scenario& s) {
     auto els = list_of(c_, v);
@@ -774,11 +920,12 @@ class Parser {
     }
     clients_known_ = true;
     std::map<std::string, Loc> seen;
+    const Registry& reg = Registry::global();
     for (const auto& el : *els) {
       ClientGroup g;
+      g.pos = {el.loc.line, el.loc.column};
       MapView m(c_, el);
       if (!m.ok()) continue;
-      m.check_keys(c_, kClientKeys, "a client group");
       if (const Item* it = m.get("name")) {
         if (auto n = read_string(c_, it->value)) {
           group_names_.insert(*n);
@@ -794,6 +941,30 @@ class Parser {
         }
       } else {
         m.missing(c_, "name", "a unique group name ([a-z0-9_-]+); fault targets refer to it");
+      }
+      // The behaviour first: its name says what the moved keys belong to.
+      const ClientBehaviourEntry* entry = reg.client("echo");
+      Loc behaviour_loc = m.loc();
+      if (const Item* it = m.get("behaviour")) {
+        behaviour_loc = it->value.loc;
+        entry = nullptr;
+        if (auto b = read_string(c_, it->value)) {
+          entry = reg.client(*b);
+          if (entry == nullptr) {
+            const auto names = reg.client_names();
+            c_.error(it->value, "unknown client behaviour '" + *b + "'" + did_you_mean(*b, names) +
+                                    "; registered behaviours: " + join(names));
+          }
+        }
+      }
+      const std::string owner =
+          entry ? "client behaviour '" + entry->name + "'" : std::string("the client behaviour");
+      for (const auto& item : m.items()) {
+        if (std::find(kClientKeys.begin(), kClientKeys.end(), item.key) != kClientKeys.end()) continue;
+        if (moved_to_options(m, item, kClientOptionKeys, owner)) continue;
+        c_.error(item.key_loc, item.value.path,
+                 "unknown key '" + item.key + "' in a client group" + m.suggest(item.key, kClientKeys) +
+                     "; allowed: " + join(kClientKeys) + " (behaviour-specific settings go under options)");
       }
       std::optional<long long> count;
       if (const Item* it = m.get("count")) {
@@ -817,19 +988,36 @@ class Parser {
       }
       if (const Item* it = m.get("spacing"))
         if (auto d = read_duration(c_, it->value)) g.spacing = *d;
-      if (const Item* it = m.get("behaviour"))
-        if (auto b = read_enum(c_, it->value, behaviour_table(), "client behaviour")) g.behaviour = *b;
-      if (const Item* it = m.get("heartbeat_interval"))
-        if (auto d = read_duration(c_, it->value, true)) g.heartbeat_interval = *d;
-      if (const Item* it = m.get("client_idle"))
-        if (auto d = read_duration(c_, it->value)) g.client_idle = *d;
-      if (const Item* it = m.get("request_size"))
-        if (auto n = read_int(c_, it->value, 1, kMaxRequestSize)) g.request_size = static_cast<std::uint32_t>(*n);
-      if (const Item* it = m.get("request_every"))
-        if (auto d = read_duration(c_, it->value)) g.request_every = *d;
       if (const Item* it = m.get("close")) parse_close(it->value, s, g);
       if (const Item* it = m.get("connect_timeout"))
         if (auto d = read_duration(c_, it->value, true)) g.connect_timeout = *d;
+      if (entry != nullptr) {
+        g.behaviour = entry->name;
+        g.options = Options::defaults(entry->options);
+        const std::string opath = join_path(m.path(), "options");
+        const std::size_t before = c_.errors.size();
+        Loc options_loc = behaviour_loc;
+        if (const Item* it = m.get("options")) {
+          options_loc = it->value.loc;
+          if (!it->value.node.IsNull()) read_options(it->value, entry->options, g.options, owner);
+        } else {
+          for (const auto& f : entry->options)
+            if (f.required)
+              c_.error(m.loc(), join_path(opath, f.name),
+                       "missing required option '" + f.name + "' of " + owner + ": " + f.help);
+        }
+        if (c_.errors.size() == before) {
+          try {
+            (void)make_client_plan(g, "", VariantContext{});
+          } catch (const OptionError& e) {
+            const auto [where, path] = option_place(g.options, e.field(), opath, options_loc);
+            c_.error(where, path, e.what());
+          } catch (const std::exception& e) {
+            c_.error(behaviour_loc, join_path(m.path(), "behaviour"),
+                     owner + " cannot be built from these options: " + e.what());
+          }
+        }
+      }
       s.clients.push_back(std::move(g));
     }
   }
@@ -941,7 +1129,8 @@ class Parser {
                                   " >= duration " + format_duration(s.duration));
       }
     }
-    const bool needs_duration = *kind == FaultKind::Partition || *kind == FaultKind::AcceptPause;
+    const bool needs_duration =
+        *kind == FaultKind::Partition || *kind == FaultKind::AcceptPause || *kind == FaultKind::ServerRestart;
     if (const Item* it = get("duration")) {
       if (auto d = read_duration(c_, it->value, needs_duration)) f.duration = *d;
     } else if (needs_duration) {
@@ -1100,6 +1289,7 @@ class Parser {
       case FaultKind::AcceptPause:
       case FaultKind::Rst:
       case FaultKind::ServerVanish:
+      case FaultKind::ServerRestart:
         break;
     }
   }
@@ -1152,8 +1342,9 @@ class Parser {
       if (auto d = read_duration(c_, it->value)) {
         if (server_ok_ && !reader_idle_)
           c_.error(it->value,
-                   "needs a server reader idle time (server.idle.reader): a half-open peer is reaped within "
-                   "server reader idle + this grace");
+                   "needs a server reader idle time (for the built-in kinds: server.options.idle.reader; a "
+                   "registered kind states it in its plan): a half-open peer is reaped within server reader idle "
+                   "+ this grace");
         else
           e.half_open_reaped_within_grace = *d;
       }
@@ -1179,6 +1370,30 @@ class Parser {
     }
     flag("fd_delta_zero", e.fd_delta_zero);
     flag("no_pending_timers", e.no_pending_timers);
+    if (const Item* it = m.get("reconnect")) {
+      MapView r(c_, it->value);
+      if (r.ok()) {
+        r.check_keys(c_, kReconnectKeys, "expect.reconnect");
+        Expectations::Reconnect rc;
+        bool ok = true;
+        if (const Item* w = r.get("within")) {
+          if (auto d = read_duration(c_, w->value, true))
+            rc.within = *d;
+          else
+            ok = false;
+        } else {
+          r.missing(c_, "within", "how soon every disconnected client must be back (e.g. 20s)");
+          ok = false;
+        }
+        if (const Item* st = r.get("stable")) {
+          if (auto d = read_duration(c_, st->value, true))
+            rc.stable = *d;
+          else
+            ok = false;
+        }
+        if (ok) e.reconnect = rc;
+      }
+    }
   }
 
  private:

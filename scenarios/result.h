@@ -18,7 +18,7 @@ namespace connfail::scenarios {
 struct Finding {
   /// orphan | close-wait | stale-channel | half-open-unreaped | healthy-closed |
   /// max-open | ledger-count | fd-delta | pending-timers | echo-mismatch |
-  /// run-error
+  /// not-reconnected | run-error
   std::string kind;
   std::string message;     // one line a person can act on
   std::string connection;  // "10.1.1.1:49153 -> 10.1.0.1:7000" or "" when not about one
@@ -58,8 +58,10 @@ struct ClientOutcome {
   /// closed (or the run ended): with no fault on the path, all of these must
   /// have come back.
   std::uint64_t bytes_sent_1s_before_end = 0;
-  double closed_at = -1;  // scenario seconds; -1: still open at the verdict
-  std::string close_reason;  // to_string(CloseReason) once closed
+  double closed_at = -1;  // scenario seconds; -1: still open at the verdict (last connection)
+  std::string close_reason;  // to_string(CloseReason) once closed (last connection)
+  int connections = 0;  // connections it made (reconnects included)
+  int reconnects = 0;   // connects it started after its first
 };
 
 /// One TCP state change of a socket (sim only). In-process only.
@@ -79,6 +81,7 @@ struct RunResult {
   TransportKind transport = TransportKind::Sim;
   std::uint32_t seed = 1;
   std::string variant;  // "" = correct code
+  std::string server_kind;  // the registered server kind that ran
   bool passed = false;
   std::vector<Finding> findings;
   std::vector<Sample> samples;   // one per sampling interval, in time order
@@ -88,6 +91,8 @@ struct RunResult {
   std::uint64_t connections_opened = 0;  // server-side channels
   std::uint64_t client_connects_ok = 0;
   std::uint64_t client_connects_failed = 0;
+  /// Connects clients started after their first (reconnecting behaviours).
+  std::uint64_t reconnects = 0;
   std::uint64_t bytes_echoed = 0;
   double scenario_seconds = 0;  // duration + quiesce
   std::uint64_t trace_hash = 0;  // sim only; 0 on asio

@@ -36,8 +36,9 @@ struct VariantInfo {
   std::string name;
   std::string description;
 };
-/// The known-bug variants, deliberately broken and kept out of netcore.
-const std::vector<VariantInfo>& known_variants();
+/// The registered known-bug variants (scenarios/registry.h), deliberately
+/// broken and kept out of netcore.
+std::vector<VariantInfo> known_variants();
 bool is_known_variant(const std::string& name);
 
 }  // namespace connfail::scenarios

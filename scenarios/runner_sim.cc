@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 
+#include "connfail/scenarios/registry.h"
 #include "connfail/scenarios/runner_env.h"
 #include "connfail/sim/sim_world.h"
 
@@ -53,7 +54,7 @@ class SimEnv final : public RunnerEnv {
     wc.clients = hosts;
     wc.link.rate = s.link_rate;
     wc.link.delay = s.link_delay;
-    wc.backend = s.server.kind == ServerKind::Proxy;
+    wc.backend = make_server_plan(s.server, opts.variant).backend != nullptr;
     wc.backend_link = wc.link;  // `link` applies to the backend's link too
     world_ = std::make_unique<sim::SimWorld>(wc);
     for (std::size_t g = 0; g < hosts_.size(); ++g)

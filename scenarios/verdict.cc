@@ -122,7 +122,8 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
 
   // Half-open peers must be reaped within the server's reader idle + grace.
   if (x.half_open_reaped_within_grace) {
-    const double idle = std::chrono::duration<double>(s.server.idle.reader).count();
+    const Duration reader_idle = in.server_reader_idle.value_or(Duration::zero());
+    const double idle = std::chrono::duration<double>(reader_idle).count();
     const double grace = std::chrono::duration<double>(*x.half_open_reaped_within_grace).count();
     for (const auto& sc : in.server_conns) {
       auto v = in.vanished_at.find(sc.group);
@@ -139,7 +140,7 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       f.message = "server channel #" + std::to_string(e.id) + " " + f.connection + " to a peer of group '" +
                   sc.group + "' that vanished at " + secs(v->second) + " was " +
                   (e.closed_at ? "closed only at " + secs(closed) : std::string("never closed")) +
-                  "; the deadline was " + secs(deadline) + " (reader idle " + format_duration(s.server.idle.reader) +
+                  "; the deadline was " + secs(deadline) + " (reader idle " + format_duration(reader_idle) +
                   " + grace " + format_duration(*x.half_open_reaped_within_grace) + ")";
       f.history = entry_history(e, scale);
       f.faults_seen = faults_for(sc.group);

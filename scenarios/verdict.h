@@ -63,6 +63,9 @@ struct VerdictInput {
   std::size_t pending_timers_after_teardown = 0;
   /// Converts loop time to scenario seconds.
   double time_scale = 1.0;
+  /// The server's reader idle time as its plan states it (the half-open
+  /// check's deadline is vanish + this + grace).
+  std::optional<Duration> server_reader_idle;
 };
 
 std::string conn_key(const std::string& node, const netcore::Address& local, const netcore::Address& remote);

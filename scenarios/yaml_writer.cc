@@ -13,6 +13,7 @@
 #include <string>
 
 #include "connfail/scenarios/parser.h"
+#include "connfail/scenarios/registry.h"
 
 namespace connfail::scenarios {
 
@@ -90,25 +91,76 @@ class Writer {
     out_ << YAML::Key << key << YAML::Value << v;
   }
 
+  // The fields of `o` that differ from their defaults, in schema order.
+  static bool differs(const OptionSpec& f, const Options::Value& v) {
+    switch (f.type) {
+      case OptionType::Flag: return v.flag != f.flag_default;
+      case OptionType::Integer: return f.required || v.integer != f.int_default;
+      case OptionType::Number: return f.required || v.number != f.number_default;
+      case OptionType::Time: return f.required || v.duration != f.duration_default;
+      case OptionType::Text:
+      case OptionType::Choice: return f.required || v.text != f.text_default;
+      case OptionType::TextList: return f.required || !v.list.empty();
+      case OptionType::TextMap: return f.required || !v.map.empty();
+      case OptionType::Group:
+        for (const auto& sub : f.fields)
+          if (v.group && v.group->has(sub.name) && differs(sub, v.group->value(sub.name))) return true;
+        return false;
+    }
+    return false;
+  }
+
+  void option_fields(const OptionSchema& schema, const Options& o) {
+    for (const auto& f : schema) {
+      if (!o.has(f.name)) continue;
+      const Options::Value& v = o.value(f.name);
+      if (!differs(f, v)) continue;
+      const char* key = f.name.c_str();
+      switch (f.type) {
+        case OptionType::Flag: kv_bool(key, v.flag); break;
+        case OptionType::Integer: kv_int(key, v.integer); break;
+        case OptionType::Number: kv(key, number(v.number)); break;
+        case OptionType::Time: kv_dur(key, v.duration); break;
+        case OptionType::Text:
+        case OptionType::Choice: kv(key, v.text); break;
+        case OptionType::TextList:
+          out_ << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+          for (const auto& t : v.list) out_ << YAML::DoubleQuoted << t;
+          out_ << YAML::EndSeq;
+          break;
+        case OptionType::TextMap:
+          out_ << YAML::Key << key << YAML::Value << YAML::BeginMap;
+          for (const auto& [mk, mv] : v.map) out_ << YAML::Key << mk << YAML::Value << YAML::DoubleQuoted << mv;
+          out_ << YAML::EndMap;
+          break;
+        case OptionType::Group:
+          out_ << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap;
+          option_fields(f.fields, *v.group);
+          out_ << YAML::EndMap;
+          break;
+      }
+    }
+  }
+
+  void options(const OptionSchema* schema, const Options& o) {
+    if (schema == nullptr) return;
+    bool any = false;
+    for (const auto& f : *schema)
+      if (o.has(f.name) && differs(f, o.value(f.name))) any = true;
+    if (!any) return;
+    out_ << YAML::Key << "options" << YAML::Value << YAML::BeginMap;
+    option_fields(*schema, o);
+    out_ << YAML::EndMap;
+  }
+
   void server(const ServerSpec& srv) {
     const ServerSpec d;
     out_ << YAML::Key << "server" << YAML::Value << YAML::BeginMap;
-    kv("kind", to_string(srv.kind));
+    kv("kind", srv.kind);
     if (srv.backlog != d.backlog) kv_int("backlog", srv.backlog);
-    if (srv.idle.reader != d.idle.reader || srv.idle.writer != d.idle.writer || srv.idle.all != d.idle.all) {
-      out_ << YAML::Key << "idle" << YAML::Value << YAML::BeginMap;
-      if (srv.idle.reader != d.idle.reader) kv_dur("reader", srv.idle.reader);
-      if (srv.idle.writer != d.idle.writer) kv_dur("writer", srv.idle.writer);
-      if (srv.idle.all != d.idle.all) kv_dur("all", srv.idle.all);
-      out_ << YAML::EndMap;
-    }
-    if (srv.pipeline != d.pipeline) kv("pipeline", to_string(srv.pipeline));
     if (srv.accept_error_backoff != d.accept_error_backoff) kv_dur("accept_error_backoff", srv.accept_error_backoff);
-    if (srv.kind == ServerKind::Proxy) {
-      if (srv.backend != d.backend) kv("backend", to_string(srv.backend));
-      if (srv.backend_connect_timeout != d.backend_connect_timeout)
-        kv_dur("backend_connect_timeout", srv.backend_connect_timeout);
-    }
+    const ServerKindEntry* e = Registry::global().server(srv.kind);
+    options(e ? &e->options : nullptr, srv.options);
     out_ << YAML::EndMap;
   }
 
@@ -120,11 +172,9 @@ class Writer {
     if (g.hosts != d.hosts) kv_int("hosts", g.hosts);
     if (g.start != d.start) kv_dur("start", g.start);
     if (g.spacing != d.spacing) kv_dur("spacing", g.spacing);
-    if (g.behaviour != d.behaviour) kv("behaviour", to_string(g.behaviour));
-    if (g.heartbeat_interval != d.heartbeat_interval) kv_dur("heartbeat_interval", g.heartbeat_interval);
-    if (g.client_idle != d.client_idle) kv_dur("client_idle", g.client_idle);
-    if (g.request_size != d.request_size) kv_int("request_size", g.request_size);
-    if (g.request_every != d.request_every) kv_dur("request_every", g.request_every);
+    if (g.behaviour != d.behaviour) kv("behaviour", g.behaviour);
+    const ClientBehaviourEntry* e = Registry::global().client(g.behaviour);
+    options(e ? &e->options : nullptr, g.options);
     if (g.close != CloseStyle::None) {
       out_ << YAML::Key << "close" << YAML::Value << YAML::Flow << YAML::BeginMap;
       kv("style", to_string(g.close));
@@ -143,13 +193,14 @@ class Writer {
     const bool has_duration = f.kind != FaultKind::HalfOpen && f.kind != FaultKind::Rst &&
                               f.kind != FaultKind::ServerVanish;
     const bool has_targets = f.kind != FaultKind::AcceptPause && f.kind != FaultKind::HandlerException &&
-                             f.kind != FaultKind::AcceptFailure && f.kind != FaultKind::ServerVanish;
+                             f.kind != FaultKind::AcceptFailure && f.kind != FaultKind::ServerVanish &&
+                             f.kind != FaultKind::ServerRestart;
     const bool has_direction = f.kind == FaultKind::Loss || f.kind == FaultKind::BurstLoss ||
                                f.kind == FaultKind::GilbertElliott || f.kind == FaultKind::Jitter ||
                                f.kind == FaultKind::Latency || f.kind == FaultKind::Bandwidth;
     // Partition and accept-pause always carry their (required) duration.
     if (has_duration && (f.duration != d.duration || f.kind == FaultKind::Partition ||
-                         f.kind == FaultKind::AcceptPause))
+                         f.kind == FaultKind::AcceptPause || f.kind == FaultKind::ServerRestart))
       kv_dur("duration", f.duration);
     if (has_targets && !f.targets.empty()) {
       out_ << YAML::Key << "targets" << YAML::Value << YAML::Flow << YAML::BeginSeq;
@@ -208,6 +259,7 @@ class Writer {
       case FaultKind::AcceptPause:
       case FaultKind::Rst:
       case FaultKind::ServerVanish:
+      case FaultKind::ServerRestart:
         break;
     }
     out_ << YAML::EndMap;
@@ -221,7 +273,8 @@ class Writer {
     const bool any = e.no_orphans != d.no_orphans || grace_differs || e.half_open_reaped_within_grace ||
                      e.healthy_clients_never_closed != d.healthy_clients_never_closed ||
                      e.max_open_connections != d.max_open_connections || !e.ledger_counts.empty() ||
-                     e.fd_delta_zero != d.fd_delta_zero || e.no_pending_timers != d.no_pending_timers;
+                     e.fd_delta_zero != d.fd_delta_zero || e.no_pending_timers != d.no_pending_timers ||
+                     e.reconnect.has_value();
     if (!any) return;
     out_ << YAML::Key << "expect" << YAML::Value << YAML::BeginMap;
     if (e.no_orphans != d.no_orphans) kv_bool("no_orphans", e.no_orphans);
@@ -242,6 +295,12 @@ class Writer {
     }
     if (e.fd_delta_zero != d.fd_delta_zero) kv_bool("fd_delta_zero", e.fd_delta_zero);
     if (e.no_pending_timers != d.no_pending_timers) kv_bool("no_pending_timers", e.no_pending_timers);
+    if (e.reconnect) {
+      out_ << YAML::Key << "reconnect" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      kv_dur("within", e.reconnect->within);
+      if (e.reconnect->stable != Expectations::Reconnect{}.stable) kv_dur("stable", e.reconnect->stable);
+      out_ << YAML::EndMap;
+    }
     out_ << YAML::EndMap;
   }
 

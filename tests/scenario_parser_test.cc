@@ -31,7 +31,7 @@ const BadCase kBad[] = {
     {"bad-indentation", 4, "", "YAML syntax error"},
     {"bad-name", 1, "name", "not a valid name"},
     {"bandwidth-on-sim", 8, "faults[0].kind", "not injected on the simulated transport"},
-    {"bare-number-duration", 5, "server.idle.reader", "add a unit"},
+    {"bare-number-duration", 6, "server.options.idle.reader", "add a unit"},
     {"bool-not-bool", 7, "expect.no_orphans", "expected true or false"},
     {"burst-max-below-min", 11, "faults[0].burst_max", "must be >= burst_min"},
     {"close-at-after-end", 7, "clients[0].close.at", "before the end of the run"},
@@ -56,9 +56,15 @@ const BadCase kBad[] = {
     {"null-value", 2, "duration", "got nothing"},
     {"partition-without-duration", 7, "faults[0].duration", "missing required field 'duration'"},
     {"probability-above-one", 9, "faults[0].rate", "out of range"},
-    {"proxy-field-on-echo", 4, "server.backend_connect_timeout", "only for server kind proxy"},
-    {"reaped-without-reader-idle", 13, "expect.half_open_reaped_within_grace", "needs a server reader idle"},
+    {"option-rejected-by-factory", 12, "clients[0].options.reconnect.max", "must be at least reconnect.initial"},
+    {"option-wrong-type", 8, "clients[0].options.heartbeat_interval", "expected a duration"},
+    {"proxy-field-on-echo", 5, "server.options.backend_connect_timeout",
+     "unknown key 'backend_connect_timeout' in the options of server kind 'echo'"},
+    {"reaped-without-reader-idle", 14, "expect.half_open_reaped_within_grace", "needs a server reader idle"},
+    {"client-key-now-an-option", 7, "clients[0].request_every",
+     "an option of client behaviour 'echo': write it under clients[0].options"},
     {"seed-and-seeds", 2, "seed", "not both"},
+    {"server-key-now-an-option", 4, "server.idle", "an option of server kind 'heartbeat': write it under server.options"},
     {"seeds-not-integers", 2, "seeds[1]", "expected an integer"},
     {"server-vanish-on-asio", 8, "faults[0].kind", "cannot be injected on the real transport"},
     {"tab-indentation", 3, "", "tab character in indentation"},
@@ -70,7 +76,9 @@ const BadCase kBad[] = {
     {"unknown-fault-kind", 7, "faults[0].kind", "unknown fault kind 'packet-loss'"},
     {"unknown-handler-event", 10, "faults[0].event", "did you mean 'read'?"},
     {"unknown-ledger-reason", 9, "expect.ledger_counts.accept-failures", "did you mean 'accept-failure'?"},
-    {"unknown-server-key", 5, "server.idle.reeder", "did you mean 'reader'?"},
+    {"unknown-option", 7, "clients[0].options.request_evry", "did you mean 'request_every'?"},
+    {"unknown-server-key", 6, "server.options.idle.reeder", "did you mean 'reader'?"},
+    {"unknown-server-kind", 3, "server.kind", "unknown server kind 'gatway'; registered kinds: echo, heartbeat, proxy"},
     {"unknown-target", 9, "faults[0].targets[1]", "unknown client group 'wbe'"},
     {"unknown-top-level-key", 2, "durration", "did you mean 'duration'?"},
     {"unknown-transport", 2, "transports[0]", "unknown transport 'ns3'"},
@@ -188,7 +196,10 @@ TEST(Parser, MinimalScenarioGetsTheDocumentedDefaults) {
   EXPECT_EQ(s.transports[0], TransportKind::Sim);
   EXPECT_EQ(s.seeds, std::vector<std::uint32_t>{1});
   EXPECT_EQ(s.duration, std::chrono::seconds(60));
-  EXPECT_EQ(s.server.kind, ServerKind::Echo);
+  EXPECT_EQ(s.server.kind, "echo");
+  EXPECT_EQ(s.server.options.group("idle").duration("reader"), std::chrono::seconds(0));
+  EXPECT_EQ(s.clients[0].behaviour, "echo");
+  EXPECT_EQ(s.clients[0].options.integer("request_size"), 64);
   EXPECT_EQ(s.server.backlog, 128);
   ASSERT_EQ(s.clients.size(), 1u);
   EXPECT_EQ(s.clients[0].count, 1);

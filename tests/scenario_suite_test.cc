@@ -182,7 +182,7 @@ INSTANTIATE_TEST_SUITE_P(
 // whose expectation the correct code cannot meet.
 TEST(LeakChecks, HalfOpenCheckFailsWhenTheIdleTimeIsLongerThanTheRun) {
   Scenario s = load("idle-handler-order");
-  s.server.idle.reader = std::chrono::seconds(500);  // never fires within the run
+  s.server.options.set_duration("idle.reader", std::chrono::seconds(500));  // never fires within the run
   const RunResult r = run(s, TransportKind::Sim, 1);
   EXPECT_FALSE(r.passed);
   EXPECT_TRUE(has_finding(r, "half-open-unreaped")) << describe(r);

@@ -43,11 +43,11 @@ BAD_DIR = pathlib.Path("tests/fixtures/scenarios/bad")
 
 # Malformed fixtures the schema must reject, with what it catches.
 SCHEMA_REJECTS = {
-    "bad-enum.yaml": "unknown client behaviour 'chatty'",
     "bad-name.yaml": "scenario name with a space and capitals",
     "bandwidth-on-sim.yaml": "bandwidth fault on the simulated transport",
     "bare-number-duration.yaml": "duration without a unit (a number, not a string)",
     "bool-not-bool.yaml": "'yes' is not a boolean",
+    "client-key-now-an-option.yaml": "request_every at the group's top level, not under options",
     "count-zero.yaml": "client count below 1",
     "duration-with-space.yaml": "duration '5 sec'",
     "empty.yaml": "an empty document (null) is not a map",
@@ -63,12 +63,14 @@ SCHEMA_REJECTS = {
     "negative-duration.yaml": "quiesce '-5s'",
     "no-clients.yaml": "empty client list",
     "null-value.yaml": "duration with no value",
+    "option-wrong-type.yaml": "heartbeat_interval 'fast' is not a duration",
     "partition-without-duration.yaml": "partition without duration",
     "probability-above-one.yaml": "loss rate 1.5",
-    "proxy-field-on-echo.yaml": "backend_connect_timeout on an echo server",
-    "reaped-without-reader-idle.yaml": "half_open_reaped_within_grace without server.idle.reader",
+    "proxy-field-on-echo.yaml": "backend_connect_timeout in an echo server's options",
+    "reaped-without-reader-idle.yaml": "half_open_reaped_within_grace without options.idle.reader",
     "seed-and-seeds.yaml": "both seed and seeds",
     "seeds-not-integers.yaml": "seed 'two'",
+    "server-key-now-an-option.yaml": "idle at the server's top level, not under options",
     "server-vanish-on-asio.yaml": "server-vanish on the real transport",
     "time-scale-zero.yaml": "time_scale 0",
     "top-level-list.yaml": "top level is a list",
@@ -76,13 +78,15 @@ SCHEMA_REJECTS = {
     "unknown-fault-kind.yaml": "fault kind 'packet-loss'",
     "unknown-handler-event.yaml": "pipeline event 'reed'",
     "unknown-ledger-reason.yaml": "close reason 'accept-failures'",
-    "unknown-server-key.yaml": "server.idle key 'reeder'",
+    "unknown-option.yaml": "client option 'request_evry'",
+    "unknown-server-key.yaml": "server.options.idle key 'reeder'",
     "unknown-top-level-key.yaml": "top-level key 'durration'",
     "unknown-transport.yaml": "transport 'ns3'",
 }
 
 # Malformed fixtures the schema cannot reject, and why.
 NOT_SCHEMA = {
+    "bad-enum.yaml": "a client behaviour nobody registered (any name may be registered)",
     "bad-indentation.yaml": "YAML syntax error",
     "burst-max-below-min.yaml": "cross-field: burst_max >= burst_min",
     "close-at-after-end.yaml": "cross-field: close.at before duration",
@@ -90,9 +94,11 @@ NOT_SCHEMA = {
     "duplicate-key.yaml": "duplicate YAML key (the loader, not the schema, rejects it)",
     "fault-after-end.yaml": "cross-field: fault at before duration",
     "hosts-above-count.yaml": "cross-field: hosts <= count",
+    "option-rejected-by-factory.yaml": "the behaviour's factory: reconnect.max >= reconnect.initial",
     "tab-indentation.yaml": "YAML syntax (tab in indentation)",
     "two-documents.yaml": "more than one YAML document",
     "unclosed-flow.yaml": "YAML syntax error",
+    "unknown-server-kind.yaml": "a server kind nobody registered (any name may be registered)",
     "unknown-target.yaml": "target names a group that does not exist",
 }
 

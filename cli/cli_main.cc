@@ -1,0 +1,584 @@
+// connfail: the command line (connfail::cli_main; cli/main.cc is the
+// executable).
+//
+// Exit codes, for every subcommand: 0 all passed, 1 an expectation failed,
+// 2 bad input (unknown option, malformed scenario, missing file, ...).
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "connfail/cli/cli.h"
+#include "connfail/reports/report_writer.h"
+#include "connfail/scenarios/echo_demo.h"
+#include "connfail/scenarios/parser.h"
+#include "connfail/scenarios/registry.h"
+#include "connfail/scenarios/runner.h"
+#include "connfail/scenarios/schema.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace connfail::scenarios;
+
+constexpr int kPass = 0;
+constexpr int kFail = 1;
+constexpr int kBadInput = 2;
+
+// ---------------------------------------------------------------- demo --
+
+nlohmann::json to_json(const EchoDemoResult& r) {
+  return {{"transport", r.transport},
+          {"clients", r.clients},
+          {"bytes_sent", r.bytes_sent},
+          {"bytes_echoed", r.bytes_echoed},
+          {"bytes_match", r.bytes_match},
+          {"channels_opened", r.channels_opened},
+          {"channels_open_after", r.channels_open_after},
+          {"live_sockets_after", r.live_sockets_after},
+          {"elapsed_seconds", r.elapsed_seconds},
+          {"clock", r.clock},
+          {"leaks", r.leaks},
+          {"passed", r.passed()}};
+}
+
+// Writes `text` to `path` through a temporary file, so a failed run never
+// leaves a half-written file behind.
+bool write_atomically(const fs::path& path, const std::string& text) {
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return false;
+    out << text;
+    if (!out) {
+      fs::remove(tmp, ec);
+      return false;
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) fs::remove(tmp, ec);
+  return !ec;
+}
+
+int run_demo(const EchoDemoConfig& cfg, const std::string& transport, const std::string& out) {
+  std::vector<EchoDemoResult> results;
+  if (transport == "sim" || transport == "both") results.push_back(run_echo_demo_sim(cfg));
+  if (transport == "asio" || transport == "both") results.push_back(run_echo_demo_asio(cfg));
+
+  std::printf("connfail demo: %d clients x %zu bytes echoed, seed %u\n\n", cfg.clients, cfg.bytes_per_client,
+              cfg.seed);
+  std::printf("%-9s %-8s %14s %10s %9s %9s %14s  %s\n", "transport", "verdict", "bytes echoed", "channels",
+              "open", "live", "elapsed", "clock");
+  bool ok = true;
+  nlohmann::json j = {{"schema", "connfail-demo/1"}, {"results", nlohmann::json::array()}};
+  for (const auto& r : results) {
+    std::printf("%-9s %-8s %14zu %10zu %9zu %9zu %12.3f s  %s\n", r.transport.c_str(),
+                r.passed() ? "PASS" : "FAIL", r.bytes_echoed, r.channels_opened, r.channels_open_after,
+                r.live_sockets_after, r.elapsed_seconds, r.clock.c_str());
+    for (const auto& l : r.leaks) std::printf("    leak: %s\n", l.c_str());
+    ok = ok && r.passed();
+    j["results"].push_back(to_json(r));
+  }
+  if (!out.empty()) {
+    if (!write_atomically(out, j.dump(2) + "\n")) {
+      std::fprintf(stderr, "connfail: cannot write %s\n", out.c_str());
+      return kBadInput;
+    }
+    std::printf("\nwrote %s\n", out.c_str());
+  }
+  return ok ? kPass : kFail;
+}
+
+// ------------------------------------------------------------ scenarios --
+
+/// Expands files and directories (a directory contributes its *.yaml and
+/// *.yml files, sorted, not recursing). Missing paths are errors.
+bool expand_paths(const std::vector<std::string>& paths, std::vector<std::string>& files) {
+  bool ok = true;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (const auto& e : fs::directory_iterator(p, ec)) {
+        const auto ext = e.path().extension().string();
+        if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) found.push_back(e.path().string());
+      }
+      std::sort(found.begin(), found.end());
+      if (found.empty()) {
+        std::fprintf(stderr, "%s: no scenario files (*.yaml) in this directory\n", p.c_str());
+        ok = false;
+      }
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(p, ec)) {
+      files.push_back(p);
+    } else {
+      std::fprintf(stderr, "%s: no such file or directory\n", p.c_str());
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+/// Parses every file; prints every error. Returns false if any failed.
+bool load_all(const std::vector<std::string>& files, std::vector<Scenario>& out) {
+  bool ok = true;
+  for (const auto& f : files) {
+    ParseResult pr = parse_scenario_file(f);
+    if (!pr.ok()) {
+      ok = false;
+      for (const auto& e : pr.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      continue;
+    }
+    out.push_back(std::move(*pr.scenario));
+  }
+  return ok;
+}
+
+struct RunSelection {
+  std::string transport = "";  // "" = each scenario's own
+  std::optional<std::uint32_t> seed;
+  std::string variant;
+  std::string out = "reports";
+  std::string junit;
+  std::string pcap_dir;
+  bool quiet = false;
+};
+
+/// "<dir>/<scenario>-seed<N>" (the sim adds "-<node>-<peer>.pcap"); sim only.
+std::string pcap_prefix(const RunSelection& sel, const Scenario& s, TransportKind t, std::uint32_t seed) {
+  if (sel.pcap_dir.empty() || t != TransportKind::Sim) return "";
+  std::error_code ec;
+  fs::create_directories(sel.pcap_dir, ec);
+  return (fs::path(sel.pcap_dir) / (s.name + "-seed" + std::to_string(seed))).string();
+}
+
+std::vector<TransportKind> transports_for(const Scenario& s, const std::string& filter) {
+  std::vector<TransportKind> ts;
+  for (auto t : s.transports) {
+    if (filter.empty() || filter == "both" || filter == to_string(t)) ts.push_back(t);
+  }
+  return ts;
+}
+
+void print_run(const RunResult& r, bool quiet) {
+  std::printf("%s  %-36s [%s seed=%u%s]  %.2fs\n", r.passed ? "PASS" : "FAIL", r.scenario.c_str(),
+              to_string(r.transport), r.seed, r.variant.empty() ? "" : (" variant=" + r.variant).c_str(),
+              r.wall_seconds);
+  if (quiet) return;
+  std::size_t shown = 0;
+  for (const auto& f : r.findings) {
+    if (++shown > 5) {
+      std::printf("      ... and %zu more finding(s), see the report\n", r.findings.size() - 5);
+      break;
+    }
+    std::printf("      %s: %s\n", f.kind.c_str(), f.message.c_str());
+  }
+  std::fflush(stdout);
+}
+
+int finish(const Report& report, const RunSelection& sel) {
+  std::size_t failed = 0;
+  for (const auto& r : report.runs) failed += r.passed ? 0 : 1;
+  if (!sel.out.empty() || !sel.junit.empty()) {
+    std::string err;
+    const fs::path dir = sel.out.empty() ? fs::path(".") : fs::path(sel.out);
+    if (!connfail::reports::write_reports(report, dir, sel.junit, &err)) {
+      std::fprintf(stderr, "connfail: cannot write the reports: %s\n", err.c_str());
+      return kBadInput;
+    }
+    std::printf("\nreports: %s/{report.json,report.md,index.html}, junit: %s\n", dir.string().c_str(),
+                sel.junit.empty() ? (dir / "junit.xml").string().c_str() : sel.junit.c_str());
+  }
+  std::printf("%zu run(s): %zu passed, %zu failed\n", report.runs.size(), report.runs.size() - failed, failed);
+  return failed == 0 ? kPass : kFail;
+}
+
+int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
+  std::vector<std::string> files;
+  if (!expand_paths(paths, files)) return kBadInput;
+  std::vector<Scenario> scenarios;
+  if (!load_all(files, scenarios)) {
+    std::fprintf(stderr, "connfail: nothing was run (fix the errors above)\n");
+    return kBadInput;
+  }
+  if (!sel.variant.empty() && !is_known_variant(sel.variant)) {
+    std::fprintf(stderr, "connfail: unknown variant '%s' (see connfail list --variants)\n", sel.variant.c_str());
+    return kBadInput;
+  }
+  Report report;
+  report.connfail_version = CONNFAIL_VERSION;
+  for (const auto& s : scenarios) {
+    const auto ts = transports_for(s, sel.transport);
+    if (ts.empty() && !sel.quiet)
+      std::printf("skip  %-36s (not declared for transport %s)\n", s.name.c_str(), sel.transport.c_str());
+    for (auto t : ts) {
+      std::vector<std::uint32_t> seeds = sel.seed ? std::vector<std::uint32_t>{*sel.seed} : s.seeds;
+      for (auto seed : seeds) {
+        RunOptions o;
+        o.transport = t;
+        o.seed = seed;
+        o.variant = sel.variant;
+        o.pcap_prefix = pcap_prefix(sel, s, t, seed);
+        report.runs.push_back(run_scenario(s, o));
+        print_run(report.runs.back(), sel.quiet);
+      }
+    }
+  }
+  if (report.runs.empty()) {
+    std::fprintf(stderr, "connfail: no run matched (check --transport)\n");
+    return kBadInput;
+  }
+  return finish(report, sel);
+}
+
+int cmd_validate(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  bool ok = expand_paths(paths, files);
+  for (const auto& f : files) {
+    ParseResult pr = parse_scenario_file(f);
+    if (pr.ok()) {
+      std::printf("ok    %s (%s)\n", f.c_str(), pr.scenario->name.c_str());
+    } else {
+      ok = false;
+      for (const auto& e : pr.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+  }
+  return ok ? kPass : kBadInput;
+}
+
+std::string option_default(const OptionSpec& f) {
+  if (f.required) return "(required)";
+  switch (f.type) {
+    case OptionType::Flag: return f.flag_default ? "true" : "false";
+    case OptionType::Integer: return std::to_string(f.int_default);
+    case OptionType::Number: {
+      std::ostringstream o;
+      o << f.number_default;
+      return o.str();
+    }
+    case OptionType::Time: return format_duration(f.duration_default);
+    case OptionType::Text: return f.text_default.empty() ? "\"\"" : f.text_default;
+    case OptionType::Choice: return f.text_default;
+    case OptionType::TextList: return "[]";
+    case OptionType::TextMap: return "{}";
+    case OptionType::Group: return "";
+  }
+  return "";
+}
+
+void print_options(const OptionSchema& schema, const std::string& prefix) {
+  for (const auto& f : schema) {
+    if (f.type == OptionType::Group) {
+      std::printf("      %-28s %s\n", (prefix + f.name + ":").c_str(), f.help.c_str());
+      print_options(f.fields, prefix + f.name + ".");
+      continue;
+    }
+    std::string type = to_string(f.type);
+    if (f.type == OptionType::Choice) {
+      type.clear();
+      for (const auto& c : f.choices) type += (type.empty() ? "" : "|") + c;
+    }
+    std::printf("      %-28s %-22s %-10s %s\n", (prefix + f.name).c_str(), type.c_str(), option_default(f).c_str(),
+                f.help.c_str());
+  }
+}
+
+struct ListWhat {
+  bool servers = false, clients = false, variants = false, options = false;
+};
+
+int cmd_list(const std::vector<std::string>& paths, const ListWhat& what) {
+  const Registry& reg = Registry::global();
+  if (what.servers || what.clients || what.variants) {
+    if (what.servers) {
+      std::printf("server kinds (server: {kind: NAME, options: {...}}):\n");
+      for (const auto& n : reg.server_names()) {
+        const ServerKindEntry* e = reg.server(n);
+        std::string ts;
+        for (auto t : e->transports) ts += (ts.empty() ? " [" : ", ") + std::string(to_string(t));
+        if (!ts.empty()) ts += " only]";
+        std::printf("  %-22s %s%s\n", n.c_str(), e->description.c_str(), ts.c_str());
+        if (what.options) print_options(e->options, "");
+      }
+    }
+    if (what.clients) {
+      std::printf("%sclient behaviours (clients: [{behaviour: NAME, options: {...}}]):\n", what.servers ? "\n" : "");
+      for (const auto& n : reg.client_names()) {
+        const ClientBehaviourEntry* e = reg.client(n);
+        std::printf("  %-22s %s\n", n.c_str(), e->description.c_str());
+        if (what.options) print_options(e->options, "");
+      }
+    }
+    if (what.variants) {
+      std::printf("%sknown-bug variants (connfail run ... --variant NAME):\n",
+                  what.servers || what.clients ? "\n" : "");
+      for (const auto& n : reg.variant_names()) {
+        const VariantEntry* v = reg.variant(n);
+        std::string on;
+        for (const auto& k : v->server_kinds) on += (on.empty() ? "" : ", ") + (k == "*" ? "every server kind" : "server " + k);
+        for (const auto& b : v->client_behaviours) on += (on.empty() ? "" : ", ") + ("client " + b);
+        std::printf("  %-22s %s (changes: %s)\n", n.c_str(), v->description.c_str(), on.c_str());
+      }
+    }
+    return kPass;
+  }
+  std::vector<std::string> files;
+  if (!expand_paths(paths, files)) return kBadInput;
+  std::vector<Scenario> scenarios;
+  if (!load_all(files, scenarios)) return kBadInput;
+  for (const auto& s : scenarios) {
+    std::string ts;
+    for (auto t : s.transports) ts += (ts.empty() ? "" : ",") + std::string(to_string(t));
+    std::printf("%-36s %-9s %-12s %s\n", s.name.c_str(), ts.c_str(), s.server.kind.c_str(), s.description.c_str());
+  }
+  return kPass;
+}
+
+bool parse_seed_range(const std::string& text, std::uint32_t& a, std::uint32_t& b) {
+  const auto dots = text.find("..");
+  if (dots == std::string::npos) return false;
+  try {
+    std::size_t n1 = 0, n2 = 0;
+    const auto lo = std::stoul(text.substr(0, dots), &n1);
+    const auto hi = std::stoul(text.substr(dots + 2), &n2);
+    if (n1 != dots || n2 != text.size() - dots - 2 || lo > hi || hi > 0xffffffffUL) return false;
+    a = static_cast<std::uint32_t>(lo);
+    b = static_cast<std::uint32_t>(hi);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, const std::string& shard,
+              const RunSelection& sel) {
+  std::uint32_t lo = 0, hi = 0;
+  if (!parse_seed_range(seeds, lo, hi)) {
+    std::fprintf(stderr, "connfail sweep: --seeds must be A..B with A <= B (got '%s')\n", seeds.c_str());
+    return kBadInput;
+  }
+  std::size_t shard_i = 0, shard_n = 1;
+  if (!shard.empty()) {
+    if (std::sscanf(shard.c_str(), "%zu/%zu", &shard_i, &shard_n) != 2 || shard_n == 0 || shard_i >= shard_n) {
+      std::fprintf(stderr, "connfail sweep: --shard must be i/n with 0 <= i < n (got '%s')\n", shard.c_str());
+      return kBadInput;
+    }
+  }
+  std::vector<std::string> files;
+  if (!expand_paths(paths, files)) return kBadInput;
+  std::vector<Scenario> scenarios;
+  if (!load_all(files, scenarios)) return kBadInput;
+  struct Job {
+    const Scenario* s;
+    TransportKind t;
+    std::uint32_t seed;
+  };
+  std::vector<Job> jobs;
+  std::size_t index = 0;
+  for (const auto& s : scenarios)
+    for (auto t : transports_for(s, sel.transport))
+      for (std::uint64_t seed = lo; seed <= hi; ++seed, ++index)
+        if (index % shard_n == shard_i) jobs.push_back({&s, t, static_cast<std::uint32_t>(seed)});
+  Report report;
+  report.connfail_version = CONNFAIL_VERSION;
+  std::size_t failed = 0;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    RunOptions o;
+    o.transport = jobs[i].t;
+    o.seed = jobs[i].seed;
+    o.variant = sel.variant;
+    o.pcap_prefix = pcap_prefix(sel, *jobs[i].s, jobs[i].t, jobs[i].seed);
+    report.runs.push_back(run_scenario(*jobs[i].s, o));
+    const auto& r = report.runs.back();
+    if (!r.passed) ++failed;
+    std::printf("\r[%zu/%zu] %zu failed  %-36s %s seed=%u   ", i + 1, jobs.size(), failed, r.scenario.c_str(),
+                to_string(r.transport), r.seed);
+    if (!r.passed) {
+      std::printf("\n");
+      print_run(r, sel.quiet);
+    }
+    std::fflush(stdout);
+  }
+  std::printf("\n");
+  if (jobs.empty()) {
+    // Still write (empty) reports: a CI job collecting every shard's files
+    // should not trip over a missing one.
+    std::fprintf(stderr, "connfail sweep: this shard has no runs\n");
+  }
+  return finish(report, sel);
+}
+
+bool load_report(const std::string& path, Report& out) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "%s: cannot read file\n", path.c_str());
+    return false;
+  }
+  try {
+    out = connfail::reports::report_from_json(nlohmann::json::parse(in));
+    return true;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), e.what());
+    return false;
+  }
+}
+
+int cmd_diff(const std::string& base_path, const std::string& new_path) {
+  Report base, now;
+  if (!load_report(base_path, base) || !load_report(new_path, now)) return kBadInput;
+  const auto d = connfail::reports::diff_reports(base, now);
+  auto show = [](const char* title, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    std::printf("%s (%zu):\n", title, v.size());
+    for (const auto& k : v) std::printf("  %s\n", k.c_str());
+  };
+  show("NEW FAILURES", d.new_failures);
+  show("fixed", d.fixed);
+  show("still failing", d.still_failing);
+  show("missing from the new report", d.missing);
+  std::printf("%zu new failure(s)\n", d.new_failures.size());
+  return d.new_failures.empty() ? kPass : kFail;
+}
+
+void add_run_options(CLI::App* c, RunSelection& sel, bool with_seed) {
+  c->add_option("--transport", sel.transport, "sim, asio or both (default: what each scenario declares)")
+      ->check(CLI::IsMember({"sim", "asio", "both"}));
+  if (with_seed) c->add_option("--seed", sel.seed, "Run this seed instead of the scenario's seeds");
+  c->add_option("--variant", sel.variant,
+                "Run against a known-bug variant (see: connfail list --variants); default: the correct code");
+  c->add_option("--out", sel.out, "Directory for report.json, report.md, index.html, junit.xml")
+      ->capture_default_str();
+  c->add_option("--junit", sel.junit, "Write the JUnit XML here instead of <out>/junit.xml");
+  c->add_option("--pcap", sel.pcap_dir,
+                "Sim runs: capture every link into DIR/<scenario>-seed<N>-<node>-<peer>.pcap (off by default)");
+  c->add_flag("--quiet,-q", sel.quiet, "One line per run, no findings");
+}
+
+}  // namespace
+
+namespace connfail {
+
+int cli_main(int argc, char** argv) {
+  CLI::App app{"connfail: connection-failure scenarios for Netty-style servers, on real and simulated TCP.\n"
+               "Exit codes: 0 all passed, 1 an expectation failed, 2 bad input."};
+  app.require_subcommand(1);
+
+  // run
+  RunSelection run_sel;
+  std::vector<std::string> run_paths;
+  auto* run = app.add_subcommand("run", "Validate, then run scenario files (or directories of them) and write reports");
+  run->add_option("paths", run_paths, "Scenario files or directories")->required();
+  add_run_options(run, run_sel, true);
+
+  // validate
+  std::vector<std::string> validate_paths;
+  auto* validate = app.add_subcommand("validate", "Check scenario files; print every error as file:line:column: field: message");
+  validate->add_option("paths", validate_paths, "Scenario files or directories")->required();
+
+  // list
+  std::vector<std::string> list_paths{"scenarios"};
+  ListWhat list_what;
+  auto* list = app.add_subcommand(
+      "list", "List scenarios (name, transports, server kind, description), or what is registered: server kinds, "
+              "client behaviours, known-bug variants");
+  list->add_option("paths", list_paths, "Scenario files or directories")->capture_default_str();
+  list->add_flag("--servers", list_what.servers, "List the registered server kinds instead");
+  list->add_flag("--clients", list_what.clients, "List the registered client behaviours instead");
+  list->add_flag("--variants", list_what.variants, "List the known-bug variants instead");
+  list->add_flag("--options", list_what.options,
+                 "With --servers or --clients: every option of each entry (name, type, default, what it does)");
+
+  // replay
+  RunSelection replay_sel;
+  std::string replay_file;
+  auto* replay = app.add_subcommand("replay", "Run one scenario file (e.g. a counterexample a property test wrote)");
+  replay->add_option("file", replay_file, "Scenario file")->required();
+  add_run_options(replay, replay_sel, true);
+
+  // sweep
+  RunSelection sweep_sel;
+  std::vector<std::string> sweep_paths;
+  std::string sweep_seeds, sweep_shard;
+  auto* sweep = app.add_subcommand("sweep", "Run scenarios over a range of seeds, optionally one shard of it");
+  sweep->add_option("paths", sweep_paths, "Scenario files or directories")->required();
+  sweep->add_option("--seeds", sweep_seeds, "Seed range A..B (inclusive)")->required();
+  sweep->add_option("--shard", sweep_shard, "Run only shard i of n (i/n, 0-based), for parallel CI jobs");
+  add_run_options(sweep, sweep_sel, false);
+
+  // diff
+  std::string diff_base, diff_new;
+  auto* diff = app.add_subcommand("diff", "Compare two report.json files; exit 1 if NEW has failures BASE did not");
+  diff->add_option("base", diff_base, "Baseline report.json")->required();
+  diff->add_option("new", diff_new, "New report.json")->required();
+
+  // schema
+  std::string schema_out;
+  auto* schema = app.add_subcommand(
+      "schema", "Print the JSON Schema of scenario files, with the options of every registered server kind and "
+                "client behaviour (for editors)");
+  schema->add_option("--out", schema_out, "Write it to this file instead of standard output");
+
+  // demo
+  EchoDemoConfig cfg;
+  std::string transport = "both";
+  std::string out = "reports/demo.json";
+  auto* demo = app.add_subcommand(
+      "demo", "Echo workload over the simulated (ns-3) and the real (Asio, loopback) transport; "
+              "exit 0 if every byte came back and nothing leaked, 1 otherwise");
+  demo->add_option("--clients", cfg.clients, "Number of clients")->check(CLI::Range(1, 1000))->capture_default_str();
+  demo->add_option("--bytes", cfg.bytes_per_client, "Bytes each client echoes")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))
+      ->capture_default_str();
+  demo->add_option("--seed", cfg.seed, "Seed of the simulated run")->capture_default_str();
+  demo->add_option("--transport", transport, "sim, asio or both")
+      ->check(CLI::IsMember({"sim", "asio", "both"}))
+      ->capture_default_str();
+  demo->add_option("--out", out, "JSON summary file (empty: none)")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and friends exit 0; every usage error is bad input: exit 2.
+    return app.exit(e) == 0 ? kPass : kBadInput;
+  }
+  // An entry the registry refused (a duplicate name, a bad schema): the CLI
+  // would not know what the user meant to register; run nothing.
+  if (!registration_errors().empty()) {
+    for (const auto& e : registration_errors()) std::fprintf(stderr, "connfail: registration refused: %s\n", e.c_str());
+    std::fprintf(stderr, "connfail: nothing was run (fix the registrations above)\n");
+    return kBadInput;
+  }
+  try {
+    if (*run) return cmd_run(run_paths, run_sel);
+    if (*validate) return cmd_validate(validate_paths);
+    if (*list) return cmd_list(list_paths, list_what);
+    if (*replay) return cmd_run({replay_file}, replay_sel);
+    if (*sweep) return cmd_sweep(sweep_paths, sweep_seeds, sweep_shard, sweep_sel);
+    if (*diff) return cmd_diff(diff_base, diff_new);
+    if (*schema) {
+      const std::string text = scenario_schema();
+      if (schema_out.empty()) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        return kPass;
+      }
+      if (!write_atomically(schema_out, text)) {
+        std::fprintf(stderr, "connfail schema: cannot write %s\n", schema_out.c_str());
+        return kBadInput;
+      }
+      return kPass;
+    }
+    if (*demo) return run_demo(cfg, transport, out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "connfail: %s\n", e.what());
+    return kBadInput;
+  }
+  return kBadInput;
+}
+
+}  // namespace connfail

@@ -1,0 +1,121 @@
+#include "connfail/scenarios/run_verdict.h"
+
+#include "connfail/netcore/socket_owners.h"
+#include "connfail/scenarios/server_under_test.h"
+#include "connfail/scenarios/workload.h"
+
+namespace connfail::scenarios {
+
+using namespace netcore;
+
+void Sampler::sample() {
+  Sample smp;
+  smp.t = rc_.now_s();
+  for (const auto& info : rc_.env->inventory()) {
+    if (info.role == SocketRole::Listener || rc_.env->excluded(info)) continue;
+    const std::string st = netcore::to_string(info.state);
+    ++smp.by_state[st];
+    const std::string key = conn_key(info.node, info.local, info.remote);
+    if (last_state_[key] != st) {
+      last_state_[key] = st;
+      histories[key].states.emplace_back(smp.t, st);
+      state_since.emplace(key + " " + st, smp.t);
+    }
+  }
+  smp.open_channels = static_cast<int>(rc_.server_ledger.open_count());
+  rc_.result.samples.push_back(std::move(smp));
+}
+
+void Sampler::start() {
+  const Duration every = rc_.T(rc_.opts.sample_every);
+  tick_ = [this, every] {
+    sample();
+    if (rc_.loop.now() + every <= rc_.end_of_run())
+      timer_ = rc_.loop.schedule(every, tick_);
+    else
+      timer_ = 0;
+  };
+  timer_ = rc_.loop.schedule(Duration::zero(), tick_);
+}
+
+void Sampler::stop() {
+  if (timer_ != 0) rc_.loop.cancel(timer_);
+  timer_ = 0;
+}
+
+void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workload& workload) {
+  const Scenario& s = rc.s;
+  RunResult& r = rc.result;
+  RunnerEnv& env = *rc.env;
+
+  // Verdict inputs, before teardown.
+  VerdictInput in;
+  in.scenario = &s;
+  in.end_seconds = rc.now_s();
+  in.time_scale = rc.scale;
+  in.server_reader_idle = server.reader_idle();
+  in.state_since = std::move(sampler.state_since);
+  in.histories = std::move(sampler.histories);
+  in.vanished_at = rc.vanished_at;
+  in.faults_by_group = rc.faults_by_group;
+  in.unhealthy_groups = rc.unhealthy;
+  in.fault_events = r.faults;
+  std::vector<SocketInfo> inv;
+  for (const auto& info : env.inventory())
+    if (!env.excluded(info)) inv.push_back(info);
+  in.sockets = attribute_owners(inv, {&rc.server_ledger, &rc.backend_ledger, &rc.client_ledger});
+  // Snapshots: teardown adds and closes entries, the verdict is about now.
+  const std::vector<LedgerEntry> server_entries = rc.server_ledger.entries();
+  const std::vector<LedgerEntry> backend_entries = rc.backend_ledger.entries();
+  const std::vector<LedgerEntry> client_entries = rc.client_ledger.entries();
+  for (const auto& e : server_entries) {
+    if (e.side != Side::Server) continue;
+    in.server_conns.push_back({&e, env.group_of_server_conn(e), -1});
+  }
+  for (const auto& c : workload.clients()) {
+    const std::string& group = s.clients[static_cast<std::size_t>(c.group)].name;
+    for (auto id : c.ledger_ids) in.client_conns.push_back({&client_entries.at(id - 1), group, c.planned_close});
+  }
+  // Channels still open that should not be: anything in the server and
+  // backend ledgers (every client closed or vanished by now).
+  for (const auto* l : {&server_entries, &backend_entries})
+    for (const auto& e : *l)
+      if (e.is_open()) {
+        // A half-open peer's server connection is reported by the half-open
+        // check when it is on; otherwise here.
+        const std::string g = env.group_of_server_conn(e);
+        if (s.expect.half_open_reaped_within_grace && rc.vanished_at.count(g)) continue;
+        in.stale_channels.push_back(&e);
+      }
+
+  // Teardown: close everything, then look for what outlives it.
+  server.stop();
+  workload.abort_all();
+  env.teardown();
+  rc.loop.run_until([&] { return rc.server_ledger.open_count() == 0; }, rc.T(std::chrono::seconds(1)));
+  // Close the stale ones too (whatever a broken variant left open), so the
+  // timer check sees a clean slate and nothing outlives the transport.
+  for (auto* l : {&rc.server_ledger, &rc.backend_ledger, &rc.client_ledger})
+    for (auto& ch : l->open_channels()) ch->abort();
+  env.settle();
+  in.pending_timers_after_teardown = rc.loop.pending_timers();
+  in.fd_delta = env.fd_delta();
+
+  for (auto& f : compute_findings(in)) r.findings.push_back(std::move(f));
+  workload.collect(client_entries);
+  r.state_changes = env.state_changes();
+  for (const auto* l : {&server_entries, &backend_entries, &client_entries})
+    r.ledger_entries.insert(r.ledger_entries.end(), l->begin(), l->end());
+  for (const auto& e : server_entries)
+    if (e.side == Side::Server) ++r.connections_opened;
+  for (const auto& sc : in.server_conns) {
+    const auto& e = *sc.entry;
+    ++r.ledger[e.closed_at ? netcore::to_string(e.reason) : "open"];
+  }
+  r.bytes_echoed = rc.echoed;
+  r.scenario_seconds = seconds_of(s.duration + s.quiesce);
+  r.trace_hash = env.trace_hash();
+  r.passed = r.findings.empty();
+}
+
+}  // namespace connfail::scenarios
