@@ -175,7 +175,8 @@ INSTANTIATE_TEST_SUITE_P(
                     VariantCase{"proxy-no-close", "proxy-one-side-dies", TransportKind::Asio, {"stale-channel"}},
                     VariantCase{"idle-last", "idle-handler-order", TransportKind::Sim, {"healthy-closed"}},
                     VariantCase{"slow-heartbeat", "heartbeat-jitter", TransportKind::Sim, {"healthy-closed"}},
-                    VariantCase{"timer-leak", "rst-clients", TransportKind::Sim, {"pending-timers"}}),
+                    VariantCase{"timer-leak", "rst-clients", TransportKind::Sim, {"pending-timers"}},
+                    VariantCase{"reconnect-gives-up", "reconnect-storm", TransportKind::Sim, {"not-reconnected"}}),
     variant_name);
 
 // The checks no variant above exercises, each shown to fail on a scenario
@@ -216,6 +217,24 @@ TEST(Runner, APlannedResetDueBeforeTheConnectCompletesStillHappens) {
   const RunResult r = run(s, TransportKind::Sim, 1);
   EXPECT_TRUE(r.passed) << describe(r);
   EXPECT_EQ(r.client_connects_ok, 10u);
+}
+
+// A server restart: the process's connections all end (the kernel closes
+// them), the port refuses connects while it is down, and the clients come
+// back through the small accept queue once it listens again.
+TEST(Runner, AServerRestartEndsEveryConnectionAndTheClientsComeBack) {
+  const Scenario s = load("reconnect-storm");
+  const RunResult r = run(s, TransportKind::Sim, 1);
+  EXPECT_TRUE(r.passed) << describe(r);
+  const auto clients = static_cast<std::uint64_t>(s.clients.at(0).count);
+  EXPECT_EQ(r.connections_opened, 2 * clients) << "every client once before the restart and once after";
+  EXPECT_EQ(r.ledger.at("normal"), clients) << "the restart closed every connection of the old process";
+  EXPECT_GT(r.client_connects_failed, 0u) << "connects while the server was down were refused";
+  EXPECT_EQ(r.reconnects, r.client_connects_failed + clients);
+  for (const auto& c : r.clients) {
+    EXPECT_EQ(c.connections, 2) << c.group << " " << c.index;
+    EXPECT_GE(c.reconnects, 1);
+  }
 }
 
 TEST(Determinism, SameSeedGivesByteIdenticalReportJson) {

@@ -75,6 +75,15 @@ void register_builtin_variants(Registry& r) {
   }
   {
     VariantEntry v;
+    v.name = "reconnect-gives-up";
+    v.description =
+        "a reconnecting client that gives up after one failed attempt: a server restart leaves it disconnected";
+    v.client_behaviours = {"reconnecting"};
+    v.client_options = [](Options& o, const VariantContext&) { o.set_integer("reconnect.max_attempts", 1); };
+    r.add(std::move(v), kFile, __LINE__);
+  }
+  {
+    VariantEntry v;
     v.name = "timer-leak";
     v.description = "a server handler schedules a timer on active and never cancels it";
     v.server_kinds = {"*"};

@@ -1,0 +1,35 @@
+// A user's own connfail CLI, as docs/your-server.md describes it: register a
+// server kind, then hand over to connfail::cli_main. With
+// CONNFAIL_TEST_DUPLICATE set it registers the kind twice, which the CLI
+// must refuse (exit 2, nothing run).
+#include <cstdlib>
+
+#include "connfail/cli/cli.h"
+#include "connfail/netcore/reference_servers.h"
+#include "connfail/scenarios/registry.h"
+
+namespace {
+
+void register_kind() {
+  connfail::ServerKindEntry e;
+  e.name = "user-echo";
+  e.description = "a user's echo server, registered by its own executable";
+  e.factory = [](const connfail::Options&) {
+    connfail::ServerPlan plan;
+    plan.start = [](connfail::ServerContext&) {
+      connfail::ServerInstance s;
+      s.child = [](netcore::Channel& ch) { ch.pipeline().add_last("echo", std::make_shared<netcore::EchoHandler>()); };
+      return s;
+    };
+    return plan;
+  };
+  connfail::register_server(std::move(e));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_kind();
+  if (std::getenv("CONNFAIL_TEST_DUPLICATE") != nullptr) register_kind();
+  return connfail::cli_main(argc, argv);
+}
