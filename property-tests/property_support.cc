@@ -197,7 +197,8 @@ std::string write_counterexample(const std::string& property, const Scenario& s,
                                  const Violations& why, const std::string& dir, const std::string& cli) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  const std::string path = (fs::path(dir) / (property + "-" + std::to_string(s.seeds.front()) + ".yaml")).string();
+  const std::string path =
+      fs::absolute(fs::path(dir) / (property + "-" + std::to_string(s.seeds.front()) + ".yaml")).lexically_normal().string();
   std::string text = "# Counterexample of the property '" + property + "'" +
                      (variant.empty() ? std::string() : " against the known-bug variant '" + variant + "'") +
                      ", shrunk by RapidCheck.\n# Replay: " + replay_command(path, variant, cli) + "\n# It failed because:\n";

@@ -541,21 +541,49 @@ std::vector<std::string> all_fault_fields() {
 
 // --------------------------------------------------------------- the parse
 
-const std::vector<std::string> kTopKeys = {"name",     "description", "transports", "seeds", "seed",
+// Tables are functions, not globals: a user's static initializer (e.g.
+// connfail::gtest::register_scenario_tests) may parse a file before this
+// file's globals would be constructed.
+const std::vector<std::string>& top_keys() {
+  static const std::vector<std::string> v = {"name",     "description", "transports", "seeds", "seed",
                                            "duration", "quiesce",     "time_scale", "link",  "server",
                                            "clients",  "faults",      "expect"};
-const std::vector<std::string> kLinkKeys = {"rate", "delay"};
-const std::vector<std::string> kServerKeys = {"kind", "options", "backlog", "accept_error_backoff"};
-const std::vector<std::string> kClientKeys = {"name",      "count",   "hosts", "start",          "spacing",
+  return v;
+}
+const std::vector<std::string>& link_keys() {
+  static const std::vector<std::string> v = {"rate", "delay"};
+  return v;
+}
+const std::vector<std::string>& server_keys() {
+  static const std::vector<std::string> v = {"kind", "options", "backlog", "accept_error_backoff"};
+  return v;
+}
+const std::vector<std::string>& client_keys() {
+  static const std::vector<std::string> v = {"name",      "count",   "hosts", "start",          "spacing",
                                               "behaviour", "options", "close", "connect_timeout"};
+  return v;
+}
 // Keys that were fields of the server or of a client group before kinds and
 // behaviours became registry entries: now options of the built-ins.
-const std::vector<std::string> kServerOptionKeys = {"idle", "pipeline", "backend", "backend_connect_timeout"};
-const std::vector<std::string> kClientOptionKeys = {"heartbeat_interval", "client_idle", "request_size",
+const std::vector<std::string>& server_option_keys() {
+  static const std::vector<std::string> v = {"idle", "pipeline", "backend", "backend_connect_timeout"};
+  return v;
+}
+const std::vector<std::string>& client_option_keys() {
+  static const std::vector<std::string> v = {"heartbeat_interval", "client_idle", "request_size",
                                                     "request_every", "reconnect"};
-const std::vector<std::string> kCloseKeys = {"style", "at"};
-const std::vector<std::string> kReconnectKeys = {"within", "stable"};
-const std::vector<std::string> kExpectKeys = {"no_orphans",
+  return v;
+}
+const std::vector<std::string>& close_keys() {
+  static const std::vector<std::string> v = {"style", "at"};
+  return v;
+}
+const std::vector<std::string>& reconnect_keys() {
+  static const std::vector<std::string> v = {"within", "stable"};
+  return v;
+}
+const std::vector<std::string>& expect_keys() {
+  static const std::vector<std::string> v = {"no_orphans",
                                               "close_wait_grace",
                                               "half_open_reaped_within_grace",
                                               "healthy_clients_never_closed",
@@ -564,6 +592,8 @@ const std::vector<std::string> kExpectKeys = {"no_orphans",
                                               "fd_delta_zero",
                                               "no_pending_timers",
                                               "reconnect"};
+  return v;
+}
 
 // Top-level facts later checks depend on. The walk reads fields in the order
 // of these dependencies (duration and transports, server, clients, then
@@ -580,7 +610,7 @@ class Parser {
   void parse(const Value& root, Scenario& s) {
     MapView top(c_, root);
     if (!top.ok()) return;
-    top.check_keys(c_, kTopKeys, "the scenario");
+    top.check_keys(c_, top_keys(), "the scenario");
 
     // name
     if (const Item* it = top.get("name")) {
@@ -690,7 +720,7 @@ class Parser {
   void parse_link(const Value& v, Scenario& s) {
     MapView m(c_, v);
     if (!m.ok()) return;
-    m.check_keys(c_, kLinkKeys, "link");
+    m.check_keys(c_, link_keys(), "link");
     if (const Item* it = m.get("rate")) {
       if (auto r = read_string(c_, it->value)) {
         if (is_data_rate(*r))
@@ -866,11 +896,11 @@ class Parser {
     }
     const std::string owner = entry ? "server kind '" + entry->name + "'" : std::string("the server kind");
     for (const auto& item : m.items()) {
-      if (std::find(kServerKeys.begin(), kServerKeys.end(), item.key) != kServerKeys.end()) continue;
-      if (moved_to_options(m, item, kServerOptionKeys, owner)) continue;
+      if (std::find(server_keys().begin(), server_keys().end(), item.key) != server_keys().end()) continue;
+      if (moved_to_options(m, item, server_option_keys(), owner)) continue;
       c_.error(item.key_loc, item.value.path,
-               "unknown key '" + item.key + "' in server" + m.suggest(item.key, kServerKeys) +
-                   "; allowed: " + join(kServerKeys) + " (kind-specific settings go under options)");
+               "unknown key '" + item.key + "' in server" + m.suggest(item.key, server_keys()) +
+                   "; allowed: " + join(server_keys()) + " (kind-specific settings go under options)");
     }
     if (const Item* it = m.get("backlog"))
       if (auto n = read_int(c_, it->value, 0, 65535)) srv.backlog = static_cast<int>(*n);
@@ -960,11 +990,11 @@ class Parser {
       const std::string owner =
           entry ? "client behaviour '" + entry->name + "'" : std::string("the client behaviour");
       for (const auto& item : m.items()) {
-        if (std::find(kClientKeys.begin(), kClientKeys.end(), item.key) != kClientKeys.end()) continue;
-        if (moved_to_options(m, item, kClientOptionKeys, owner)) continue;
+        if (std::find(client_keys().begin(), client_keys().end(), item.key) != client_keys().end()) continue;
+        if (moved_to_options(m, item, client_option_keys(), owner)) continue;
         c_.error(item.key_loc, item.value.path,
-                 "unknown key '" + item.key + "' in a client group" + m.suggest(item.key, kClientKeys) +
-                     "; allowed: " + join(kClientKeys) + " (behaviour-specific settings go under options)");
+                 "unknown key '" + item.key + "' in a client group" + m.suggest(item.key, client_keys()) +
+                     "; allowed: " + join(client_keys()) + " (behaviour-specific settings go under options)");
       }
       std::optional<long long> count;
       if (const Item* it = m.get("count")) {
@@ -1025,7 +1055,7 @@ class Parser {
   void parse_close(const Value& v, const Scenario& s, ClientGroup& g) {
     MapView m(c_, v);
     if (!m.ok()) return;
-    m.check_keys(c_, kCloseKeys, "close");
+    m.check_keys(c_, close_keys(), "close");
     std::optional<CloseStyle> style;
     if (const Item* it = m.get("style")) {
       style = read_enum(c_, it->value, close_style_table(), "close style");
@@ -1324,7 +1354,7 @@ class Parser {
   void parse_expect(const Value& v, Scenario& s) {
     MapView m(c_, v);
     if (!m.ok()) return;
-    m.check_keys(c_, kExpectKeys, "expect");
+    m.check_keys(c_, expect_keys(), "expect");
     Expectations& e = s.expect;
     auto flag = [&](const char* key, bool& out) {
       if (const Item* it = m.get(key))
@@ -1373,7 +1403,7 @@ class Parser {
     if (const Item* it = m.get("reconnect")) {
       MapView r(c_, it->value);
       if (r.ok()) {
-        r.check_keys(c_, kReconnectKeys, "expect.reconnect");
+        r.check_keys(c_, reconnect_keys(), "expect.reconnect");
         Expectations::Reconnect rc;
         bool ok = true;
         if (const Item* w = r.get("within")) {
