@@ -79,7 +79,7 @@ set(CPACK_PACKAGE_NAME connfail)
 set(CPACK_PACKAGE_VENDOR "connfail")
 set(CPACK_PACKAGE_CONTACT "connfail maintainers <connfail@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "connection-failure scenarios for Netty-style servers, on real and simulated TCP")
-set(CPACK_PACKAGE_DESCRIPTION
+string(CONCAT CPACK_PACKAGE_DESCRIPTION
     "connfail runs a server (a netcore pipeline registered by the user, or the built-ins) under scripted\n"
     "connection faults on real TCP (Boost.Asio) and simulated TCP (ns-3 3.37), and fails when a connection\n"
     "leaks. This package holds the connfail program, the libraries, headers and CMake package\n"

@@ -18,6 +18,7 @@ const char* to_string(Property p) {
     case Property::AcceptFailuresLeaveNothing: return "accept-failure";
     case Property::TcpStatesForward: return "tcp-state";
     case Property::SameSeedSameReport: return "determinism";
+    case Property::ClientsComeBack: return "clients-come-back";
   }
   return "?";
 }
@@ -36,6 +37,7 @@ Shape shape_of(Property p) {
     case Property::AcceptFailuresLeaveNothing: return {Family::AcceptFailure, accept_failure_leaves_nothing};
     case Property::TcpStatesForward: return {Family::Any, state_machine_and_ledger};
     case Property::SameSeedSameReport: return {Family::Any, same_report};
+    case Property::ClientsComeBack: return {Family::Reconnect, clients_come_back};
   }
   return {Family::Any, no_leaks};
 }

@@ -49,6 +49,10 @@ enum class Property {
   TcpStatesForward,
   /// The same scenario and seed run twice give byte-identical reports.
   SameSeedSameReport,
+  /// Reconnecting clients hit by connection resets, short partitions and
+  /// server restarts are back, on a connection that stays up 3 s, within
+  /// 40 s; nothing leaks. Needs a client behaviour that reconnects.
+  ClientsComeBack,
 };
 const char* to_string(Property p);
 

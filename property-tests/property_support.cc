@@ -63,6 +63,12 @@ Violations half_open_and_healthy(const Scenario& s, const RunResult& r) {
   return v;
 }
 
+Violations clients_come_back(const Scenario& s, const RunResult& r) {
+  Violations v = no_leaks(s, r);
+  add_findings(v, r, {"not-reconnected"});
+  return v;
+}
+
 Violations proxy_exact_and_closed(const Scenario& s, const RunResult& r) {
   Violations v = no_leaks(s, r);
   const auto faulted = faulted_groups(s);

@@ -44,6 +44,8 @@ Violations accept_failure_leaves_nothing(const scenarios::Scenario& s, const sce
 /// an edge of RFC 793's diagram, as ns-3 implements it), and the ledgers are
 /// consistent (opened before closed, one record per socket).
 Violations state_machine_and_ledger(const scenarios::Scenario& s, const scenarios::RunResult& r);
+/// Reconnecting clients come back (not-reconnected), plus no_leaks.
+Violations clients_come_back(const scenarios::Scenario& s, const scenarios::RunResult& r);
 /// The same scenario run again gives a byte-identical report.json (runs it a
 /// second time).
 Violations same_report(const scenarios::Scenario& s, const scenarios::RunResult& r);

@@ -33,6 +33,7 @@ const char* to_string(Family f) {
     case Family::HalfOpen: return "half-open";
     case Family::Proxy: return "proxy";
     case Family::AcceptFailure: return "accept-failure";
+    case Family::Reconnect: return "reconnect";
   }
   return "?";
 }
@@ -62,6 +63,8 @@ ClientGroup build_group(const Genes& g, const GroupGene& gg, std::size_t index, 
     behaviour = mod(gg.behaviour, 4) == 3 ? "silent" : server == "heartbeat" ? "heartbeat" : "echo";
   } else if (g.family == Family::HalfOpen) {
     behaviour = "heartbeat";
+  } else if (g.family == Family::Reconnect) {
+    behaviour = "reconnecting";
   }
   ClientGroup c = ClientGroup::of(group_name(index), behaviour);
   if (!t.builtin() && !t.client_options.values().empty()) c.options = t.client_options;
@@ -83,6 +86,21 @@ ClientGroup build_group(const Genes& g, const GroupGene& gg, std::size_t index, 
     }
     if (c.close != CloseStyle::None) c.close_at = close_at;
   };
+  if (g.family == Family::Reconnect) {
+    // Clients connect early and stay (or close with FIN late): every fault
+    // meets them connected.
+    c.start = pct_of(duration, mod(gg.start_pct, 10));
+    closing(mod(gg.close_style, 2), false);
+    if (c.close != CloseStyle::None) c.close_at = std::max(c.close_at, pct_of(duration, 90));
+    if (t.builtin()) {
+      c.options.set_duration("heartbeat_interval", duration_cast<milliseconds>(idle / 3));
+      c.options.set_duration("client_idle", idle + seconds(5));
+      c.options.set_duration("reconnect.initial", ms(100 * (1 + mod(gg.rate, 10))));
+      c.options.set_duration("reconnect.max", seconds(2 + mod(gg.rate, 3)));
+      c.options.set_duration("request_every", mod(gg.behaviour, 2) ? seconds(1) : Duration::zero());
+    }
+    return c;
+  }
   if (!t.builtin()) {
     // A user's behaviour keeps its own options; the genes shape the group.
     const int style = mod(gg.close_style, g.family == Family::HalfOpen ? 3 : 4);
@@ -123,6 +141,8 @@ ClientGroup build_group(const Genes& g, const GroupGene& gg, std::size_t index, 
       c.options.set_integer("request_size", request_size);
       closing(gg.close_style, false);
       break;
+    case Family::Reconnect:
+      break;
   }
   return c;
 }
@@ -157,6 +177,11 @@ std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scen
     case Family::AcceptFailure:
       kinds = {FaultKind::AcceptFailure};
       break;
+    case Family::Reconnect:
+      kinds = {FaultKind::Rst, FaultKind::Partition, FaultKind::ServerRestart};
+      // Early, short: the clients have time to come back within the run.
+      f.at = seconds(5) + pct_of(d, mod(fg.at_pct, 25));
+      break;
   }
   f.kind = kinds[static_cast<std::size_t>(mod(fg.kind, static_cast<int>(kinds.size())))];
   switch (f.kind) {
@@ -190,7 +215,10 @@ std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scen
       break;
     case FaultKind::Partition:
       f.targets = {target};
-      f.duration = window;
+      f.duration = g.family == Family::Reconnect ? seconds(1 + mod(fg.len_pct, 6)) : window;
+      break;
+    case FaultKind::ServerRestart:
+      f.duration = seconds(1 + mod(fg.len_pct, 5));
       break;
     case FaultKind::AcceptPause:
       f.duration = window;
@@ -240,11 +268,14 @@ Scenario build(const Genes& g, const Target& t) {
       case Family::HalfOpen: s.server = ServerSpec::of("heartbeat"); break;
       case Family::Proxy: s.server = ServerSpec::of("proxy"); break;
       case Family::AcceptFailure: s.server = ServerSpec::of("echo"); break;
+      case Family::Reconnect: s.server = ServerSpec::of("heartbeat"); break;
     }
     if (g.family != Family::AcceptFailure) s.server.options.set_duration("idle.reader", idle);
   }
   s.quiesce = idle + seconds(40);
   if (g.family == Family::AcceptFailure) s.quiesce = seconds(30);
+  // Long enough that a client lost at the latest fault is judged.
+  if (g.family == Family::Reconnect) s.duration = seconds(90 + mod(g.duration_s - 20, 61));
   s.server.backlog = 1 + mod(g.backlog - 1, 128);
   std::vector<GroupGene> groups = g.groups;
   if (groups.empty()) groups.push_back({});
@@ -263,6 +294,12 @@ Scenario build(const Genes& g, const Target& t) {
   if (g.family == Family::HalfOpen) {
     s.expect.half_open_reaped_within_grace = seconds(2);
     s.expect.healthy_clients_never_closed = true;
+  }
+  if (g.family == Family::Reconnect) {
+    scenarios::Expectations::Reconnect rc;
+    rc.within = seconds(kReconnectBoundSeconds);
+    rc.stable = seconds(3);
+    s.expect.reconnect = rc;
   }
   return s;
 }

@@ -62,8 +62,17 @@ enum class Family {
   /// An echo server whose child registration fails (every k-th, or with a
   /// probability), with clients arriving and leaving.
   AcceptFailure,
+  /// A heartbeat server and reconnecting clients, hit by connection resets,
+  /// short partitions and server restarts: every client must come back
+  /// (expect.reconnect, within kReconnectBound).
+  Reconnect,
 };
 const char* to_string(Family f);
+
+/// How soon a reconnecting client must be back in the Reconnect family: room
+/// for a partition, the client's idle check, a connect that times out and
+/// its longest back-off.
+constexpr int kReconnectBoundSeconds = 40;
 
 /// The loss bound under which a healthy heartbeating client must never be
 /// closed (per packet, each direction, uniform): the property's stated bound.

@@ -51,6 +51,10 @@ RC_GTEST_PROP(ScenarioProperties, AcceptFailuresNeverLeaveASocketBehind, ()) {
   hold("accept-failure", *gen_scenario(Family::AcceptFailure), accept_failure_leaves_nothing);
 }
 
+RC_GTEST_PROP(ScenarioProperties, ReconnectingClientsComeBackAfterResetsPartitionsAndRestarts, ()) {
+  hold("clients-come-back", *gen_scenario(Family::Reconnect), clients_come_back);
+}
+
 RC_GTEST_PROP(ScenarioProperties, TcpStateMachineNeverGoesBackwardsAndLedgerIsConsistent, ()) {
   hold("tcp-state", *gen_scenario(Family::Any), state_machine_and_ledger);
 }
@@ -71,7 +75,8 @@ RC_GTEST_PROP(ScenarioProperties, SameScenarioTwiceGivesIdenticalReports, ()) {
 }
 
 RC_GTEST_PROP(ScenarioProperties, GeneratedScenariosAreValidAndRoundTripThroughYaml, ()) {
-  const auto family = *rc::gen::element(Family::Any, Family::HalfOpen, Family::Proxy, Family::AcceptFailure);
+  const auto family =
+      *rc::gen::element(Family::Any, Family::HalfOpen, Family::Proxy, Family::AcceptFailure, Family::Reconnect);
   const Scenario s = *gen_scenario(family);
   const std::string y = connfail::scenarios::to_yaml(s);
   const auto back = connfail::scenarios::parse_scenario_text(y, "generated.yaml");
@@ -154,7 +159,9 @@ INSTANTIATE_TEST_SUITE_P(
               {"healthy-closed"}, 3, 2},
         Proof{"proxy", Family::Proxy, proxy_exact_and_closed, "proxy-no-close", {"stale-channel"}, 3, 2},
         Proof{"accept-failure", Family::AcceptFailure, accept_failure_leaves_nothing, "accept-swallows-oom",
-              {"orphan", "close-wait", "ledger"}, 3, 2}),
+              {"orphan", "close-wait", "ledger"}, 3, 2},
+        Proof{"clients-come-back", Family::Reconnect, clients_come_back, "reconnect-gives-up", {"not-reconnected"},
+              3, 2}),
     [](const testing::TestParamInfo<Proof>& i) {
       std::string n = std::string(i.param.property) + "_vs_" + i.param.variant;
       std::replace(n.begin(), n.end(), '-', '_');

@@ -164,6 +164,13 @@ struct ReconnectPolicy {
   int max_attempts = 0;  // failed attempts in a row before giving up; 0: never give up
 };
 
+/// The options of a reconnecting behaviour: a group "reconnect" with
+/// initial, max, multiplier, jitter and max_attempts (the built-in
+/// `reconnecting` behaviour's; use it in your own behaviour's schema), and
+/// the policy they describe (throws OptionError if max < initial).
+OptionSpec reconnect_options();
+ReconnectPolicy reconnect_policy(const Options& reconnect_group);
+
 struct ClientPlan {
   /// The pipeline of one connection (called again for each reconnect).
   /// Required.
@@ -283,6 +290,8 @@ using scenarios::OptionError;
 using scenarios::Options;
 using scenarios::OptionSchema;
 using scenarios::OptionSpec;
+using scenarios::reconnect_options;
+using scenarios::reconnect_policy;
 using scenarios::ReconnectPolicy;
 using scenarios::register_client;
 using scenarios::register_server;

@@ -18,10 +18,4 @@ void register_builtin_variants(Registry& r);
 /// other side (the proxy-no-close variant builds its plan with this).
 ServerPlan proxy_plan(const Options& o, bool leaky);
 
-/// The options every reconnecting behaviour shares: a group "reconnect"
-/// with initial, max, multiplier, jitter and max_attempts (for a user's own
-/// reconnecting behaviour too).
-OptionSpec reconnect_options();
-ReconnectPolicy reconnect_policy(const Options& reconnect_group);
-
 }  // namespace connfail::scenarios::kinds

@@ -55,6 +55,11 @@ ClientPlan heartbeat_plan(const Options& o) {
 }
 
 }  // namespace
+}  // namespace connfail::scenarios::kinds
+
+namespace connfail::scenarios {
+
+using namespace std::chrono_literals;
 
 OptionSpec reconnect_options() {
   return opt::group("reconnect",
@@ -78,6 +83,10 @@ ReconnectPolicy reconnect_policy(const Options& g) {
   p.max_attempts = static_cast<int>(g.integer("max_attempts"));
   return p;
 }
+
+}  // namespace connfail::scenarios
+
+namespace connfail::scenarios::kinds {
 
 void register_builtin_clients(Registry& r) {
   {
