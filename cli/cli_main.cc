@@ -1,10 +1,14 @@
 // connfail: the command line (connfail::cli_main; cli/main.cc is the
 // executable).
 //
-// Exit codes, for every subcommand: 0 all passed, 1 an expectation failed,
-// 2 bad input (unknown option, malformed scenario, missing file, ...).
+// Exit codes, for every subcommand: 0 all passed (or were not applicable),
+// 1 an expectation failed, 2 bad input (unknown option, malformed scenario,
+// missing file, a variant that changes nothing anywhere, ...), 3 nothing
+// failed but a run was inconclusive (something it asked for could not be
+// judged).
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +32,22 @@ using namespace connfail::scenarios;
 constexpr int kPass = 0;
 constexpr int kFail = 1;
 constexpr int kBadInput = 2;
+constexpr int kInconclusive = 3;
+
+/// The program's name as it was called (a user's own CLI built on cli_main
+/// is not called connfail): every message starts with it.
+std::string g_prog = "connfail";
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void errorf(const char* format, ...) {
+  std::fprintf(stderr, "%s: ", g_prog.c_str());
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  va_end(args);
+}
 
 // ---------------------------------------------------------------- demo --
 
@@ -87,7 +107,7 @@ int run_demo(const EchoDemoConfig& cfg, const std::string& transport, const std:
   }
   if (!out.empty()) {
     if (!write_atomically(out, j.dump(2) + "\n")) {
-      std::fprintf(stderr, "connfail: cannot write %s\n", out.c_str());
+      errorf("cannot write %s\n", out.c_str());
       return kBadInput;
     }
     std::printf("\nwrote %s\n", out.c_str());
@@ -167,9 +187,12 @@ std::vector<TransportKind> transports_for(const Scenario& s, const std::string& 
 }
 
 void print_run(const RunResult& r, bool quiet) {
-  std::printf("%s  %-36s [%s seed=%u%s]  %.2fs\n", r.passed ? "PASS" : "FAIL", r.scenario.c_str(),
-              to_string(r.transport), r.seed, r.variant.empty() ? "" : (" variant=" + r.variant).c_str(),
-              r.wall_seconds);
+  std::printf("%-4s  %-36s [%s seed=%u%s]  %.2fs\n", connfail::reports::status_text(status_of(r)).c_str(),
+              r.scenario.c_str(), to_string(r.transport), r.seed,
+              r.variant.empty() ? "" : (" variant=" + r.variant).c_str(), r.wall_seconds);
+  // Why a run is not applicable or inconclusive is said even with -q: it
+  // is not a pass.
+  for (const auto& n : r.notes) std::printf("      %s: %s\n", status_of(r) == "n/a" ? "n/a" : "not judged", n.c_str());
   if (quiet) return;
   std::size_t shown = 0;
   for (const auto& f : r.findings) {
@@ -182,21 +205,45 @@ void print_run(const RunResult& r, bool quiet) {
   std::fflush(stdout);
 }
 
+// Exit codes: 1 when a run failed; else 3 when a run was inconclusive; else
+// 0 (runs that were not applicable count for neither).
 int finish(const Report& report, const RunSelection& sel) {
-  std::size_t failed = 0;
-  for (const auto& r : report.runs) failed += r.passed ? 0 : 1;
+  std::size_t failed = 0, inconclusive = 0, na = 0;
+  for (const auto& r : report.runs) {
+    failed += status_of(r) == "fail" ? 1 : 0;
+    inconclusive += status_of(r) == "inconclusive" ? 1 : 0;
+    na += status_of(r) == "n/a" ? 1 : 0;
+  }
   if (!sel.out.empty() || !sel.junit.empty()) {
     std::string err;
     const fs::path dir = sel.out.empty() ? fs::path(".") : fs::path(sel.out);
     if (!connfail::reports::write_reports(report, dir, sel.junit, &err)) {
-      std::fprintf(stderr, "connfail: cannot write the reports: %s\n", err.c_str());
+      errorf("cannot write the reports: %s\n", err.c_str());
       return kBadInput;
     }
     std::printf("\nreports: %s/{report.json,report.md,index.html}, junit: %s\n", dir.string().c_str(),
                 sel.junit.empty() ? (dir / "junit.xml").string().c_str() : sel.junit.c_str());
   }
-  std::printf("%zu run(s): %zu passed, %zu failed\n", report.runs.size(), report.runs.size() - failed, failed);
-  return failed == 0 ? kPass : kFail;
+  std::printf("%zu run(s): %zu passed, %zu failed", report.runs.size(),
+              report.runs.size() - failed - inconclusive - na, failed);
+  if (inconclusive > 0) std::printf(", %zu inconclusive", inconclusive);
+  if (na > 0) std::printf(", %zu not applicable", na);
+  std::printf("\n");
+  if (failed > 0) return kFail;
+  return inconclusive > 0 ? kInconclusive : kPass;
+}
+
+/// A variant that changes nothing in any selected scenario would prove
+/// nothing: bad input (exit 2), before anything runs.
+bool variant_applies_somewhere(const std::vector<Scenario>& scenarios, const std::string& variant) {
+  if (variant.empty()) return true;
+  for (const auto& s : scenarios)
+    if (variant_not_applicable(variant, s).empty()) return true;
+  errorf("variant '%s' changes nothing in any of these scenarios:\n", variant.c_str());
+  for (const auto& s : scenarios)
+    std::fprintf(stderr, "  %s: %s\n", s.name.c_str(), variant_not_applicable(variant, s).c_str());
+  errorf("nothing was run\n");
+  return false;
 }
 
 int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
@@ -204,13 +251,14 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
   if (!expand_paths(paths, files)) return kBadInput;
   std::vector<Scenario> scenarios;
   if (!load_all(files, scenarios)) {
-    std::fprintf(stderr, "connfail: nothing was run (fix the errors above)\n");
+    errorf("nothing was run (fix the errors above)\n");
     return kBadInput;
   }
   if (!sel.variant.empty() && !is_known_variant(sel.variant)) {
-    std::fprintf(stderr, "connfail: unknown variant '%s' (see connfail list --variants)\n", sel.variant.c_str());
+    errorf("unknown variant '%s' (see connfail list --variants)\n", sel.variant.c_str());
     return kBadInput;
   }
+  if (!variant_applies_somewhere(scenarios, sel.variant)) return kBadInput;
   Report report;
   report.connfail_version = CONNFAIL_VERSION;
   for (const auto& s : scenarios) {
@@ -231,7 +279,7 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
     }
   }
   if (report.runs.empty()) {
-    std::fprintf(stderr, "connfail: no run matched (check --transport)\n");
+    errorf("no run matched (check --transport)\n");
     return kBadInput;
   }
   return finish(report, sel);
@@ -360,13 +408,13 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
               const RunSelection& sel) {
   std::uint32_t lo = 0, hi = 0;
   if (!parse_seed_range(seeds, lo, hi)) {
-    std::fprintf(stderr, "connfail sweep: --seeds must be A..B with A <= B (got '%s')\n", seeds.c_str());
+    errorf("sweep: --seeds must be A..B with A <= B (got '%s')\n", seeds.c_str());
     return kBadInput;
   }
   std::size_t shard_i = 0, shard_n = 1;
   if (!shard.empty()) {
     if (std::sscanf(shard.c_str(), "%zu/%zu", &shard_i, &shard_n) != 2 || shard_n == 0 || shard_i >= shard_n) {
-      std::fprintf(stderr, "connfail sweep: --shard must be i/n with 0 <= i < n (got '%s')\n", shard.c_str());
+      errorf("sweep: --shard must be i/n with 0 <= i < n (got '%s')\n", shard.c_str());
       return kBadInput;
     }
   }
@@ -374,6 +422,11 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
   if (!expand_paths(paths, files)) return kBadInput;
   std::vector<Scenario> scenarios;
   if (!load_all(files, scenarios)) return kBadInput;
+  if (!sel.variant.empty() && !is_known_variant(sel.variant)) {
+    errorf("sweep: unknown variant '%s' (see connfail list --variants)\n", sel.variant.c_str());
+    return kBadInput;
+  }
+  if (!variant_applies_somewhere(scenarios, sel.variant)) return kBadInput;
   struct Job {
     const Scenario* s;
     TransportKind t;
@@ -396,10 +449,10 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
     o.pcap_prefix = pcap_prefix(sel, *jobs[i].s, jobs[i].t, jobs[i].seed);
     report.runs.push_back(run_scenario(*jobs[i].s, o));
     const auto& r = report.runs.back();
-    if (!r.passed) ++failed;
+    if (status_of(r) == "fail" || status_of(r) == "inconclusive") ++failed;
     std::printf("\r[%zu/%zu] %zu failed  %-36s %s seed=%u   ", i + 1, jobs.size(), failed, r.scenario.c_str(),
                 to_string(r.transport), r.seed);
-    if (!r.passed) {
+    if (status_of(r) == "fail" || status_of(r) == "inconclusive") {
       std::printf("\n");
       print_run(r, sel.quiet);
     }
@@ -409,7 +462,7 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
   if (jobs.empty()) {
     // Still write (empty) reports: a CI job collecting every shard's files
     // should not trip over a missing one.
-    std::fprintf(stderr, "connfail sweep: this shard has no runs\n");
+    errorf("sweep: this shard has no runs\n");
   }
   return finish(report, sel);
 }
@@ -465,8 +518,11 @@ void add_run_options(CLI::App* c, RunSelection& sel, bool with_seed) {
 namespace connfail {
 
 int cli_main(int argc, char** argv) {
-  CLI::App app{"connfail: connection-failure scenarios for Netty-style servers, on real and simulated TCP.\n"
-               "Exit codes: 0 all passed, 1 an expectation failed, 2 bad input."};
+  if (argc > 0 && argv[0] != nullptr && *argv[0] != '\0') g_prog = fs::path(argv[0]).filename().string();
+  CLI::App app{g_prog + ": connection-failure scenarios for Netty-style servers, on real and simulated TCP.\n"
+               "Exit codes: 0 all passed (or were not applicable), 1 an expectation failed, 2 bad input, 3 nothing "
+               "failed but a run was inconclusive.",
+               g_prog};
   app.require_subcommand(1);
 
   // run
@@ -550,8 +606,8 @@ int cli_main(int argc, char** argv) {
   // An entry the registry refused (a duplicate name, a bad schema): the CLI
   // would not know what the user meant to register; run nothing.
   if (!registration_errors().empty()) {
-    for (const auto& e : registration_errors()) std::fprintf(stderr, "connfail: registration refused: %s\n", e.c_str());
-    std::fprintf(stderr, "connfail: nothing was run (fix the registrations above)\n");
+    for (const auto& e : registration_errors()) errorf("registration refused: %s\n", e.c_str());
+    errorf("nothing was run (fix the registrations above)\n");
     return kBadInput;
   }
   try {
@@ -568,14 +624,14 @@ int cli_main(int argc, char** argv) {
         return kPass;
       }
       if (!write_atomically(schema_out, text)) {
-        std::fprintf(stderr, "connfail schema: cannot write %s\n", schema_out.c_str());
+        errorf("schema: cannot write %s\n", schema_out.c_str());
         return kBadInput;
       }
       return kPass;
     }
     if (*demo) return run_demo(cfg, transport, out);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "connfail: %s\n", e.what());
+    errorf("%s\n", e.what());
     return kBadInput;
   }
   return kBadInput;

@@ -77,8 +77,9 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   void close(CloseReason reason = CloseReason::Normal);
   /// Half-close: FIN after everything written so far (Netty's shutdownOutput).
   void shutdown_output();
-  /// Close with RST instead of FIN (SO_LINGER 0).
-  void abort(CloseReason reason = CloseReason::Normal);
+  /// Close with RST instead of FIN (SO_LINGER 0). The ledger records
+  /// `aborted` unless a reason is given.
+  void abort(CloseReason reason = CloseReason::Aborted);
 
   /// Bytes written but not yet handed to the TCP stack (unflushed + queued).
   std::size_t pending_outbound_bytes() const;

@@ -15,6 +15,7 @@ const char* to_string(CloseReason r) {
     case CloseReason::WriteError: return "write-error";
     case CloseReason::TimedOut: return "timed-out";
     case CloseReason::Error: return "error";
+    case CloseReason::Aborted: return "aborted";
   }
   return "?";
 }

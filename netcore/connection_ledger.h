@@ -29,6 +29,7 @@ enum class CloseReason {
   WriteError,     // a write failed
   TimedOut,       // the TCP stack gave up (retransmissions exhausted)
   Error,          // any other transport error
+  Aborted,        // closed by its own side with RST (Channel::abort)
 };
 const char* to_string(CloseReason r);
 CloseReason close_reason_for(SocketError e);

@@ -32,6 +32,8 @@ void FaultInjector::before_handler(const std::string& handler, PipelineEvent eve
   if (it == by_name->second.end()) return;
   Rule& r = it->second;
   ++r.seen;
+  RuleStats& st = stats_[handler][event];
+  ++st.seen;
   bool fire = false;
   if (r.nth != 0) {
     fire = r.seen == r.nth;
@@ -40,8 +42,16 @@ void FaultInjector::before_handler(const std::string& handler, PipelineEvent eve
   }
   if (fire) {
     ++handler_faults_;
+    ++st.fired;
     throw InjectedFault("injected fault in handler '" + handler + "' on " + to_string(event));
   }
+}
+
+FaultInjector::RuleStats FaultInjector::rule_stats(const std::string& handler, PipelineEvent event) const {
+  auto h = stats_.find(handler);
+  if (h == stats_.end()) return {};
+  auto e = h->second.find(event);
+  return e == h->second.end() ? RuleStats{} : e->second;
 }
 
 void FaultInjector::before_child_registration() {

@@ -46,6 +46,13 @@ class FaultInjector {
   void before_child_registration();
 
   std::uint64_t handler_faults_injected() const { return handler_faults_; }
+  /// How often `handler` met `event` while a rule for it was set, and how
+  /// often that threw (whatever rules came and went).
+  struct RuleStats {
+    std::uint64_t seen = 0;
+    std::uint64_t fired = 0;
+  };
+  RuleStats rule_stats(const std::string& handler, PipelineEvent event) const;
   std::uint64_t registration_failures_injected() const { return registration_failures_; }
 
  private:
@@ -55,6 +62,7 @@ class FaultInjector {
     std::uint64_t seen = 0;
   };
   std::map<std::string, std::map<PipelineEvent, Rule>> rules_;  // handler -> event -> rule
+  std::map<std::string, std::map<PipelineEvent, RuleStats>> stats_;
   std::uint64_t reg_every_ = 0;
   double reg_probability_ = 0.0;
   std::uint64_t registrations_ = 0;

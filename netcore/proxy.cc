@@ -28,6 +28,18 @@ void close_on_flush(const std::shared_ptr<Channel>& ch, CloseReason reason) {
   });
 }
 
+void close_other_when_closed(Channel& ended, std::weak_ptr<Channel> other, ClosePeerFn close_peer) {
+  std::weak_ptr<Channel> self = ended.shared_from_this();
+  ended.on_close([self, other, close_peer] {
+    auto me = self.lock();
+    if (!me) return;
+    if (close_peer)
+      close_peer(*me, other.lock());
+    else
+      close_on_flush(other.lock());
+  });
+}
+
 ProxyFrontend::ProxyFrontend(Transport& transport, ConnectionLedger& ledger, ProxyOptions options,
                              std::shared_ptr<ProxyStats> stats)
     : transport_(transport), ledger_(ledger), options_(std::move(options)), stats_(std::move(stats)) {}
@@ -39,28 +51,43 @@ void ProxyFrontend::handler_added(Context& ctx) {
 
 void ProxyFrontend::channel_active(Context& ctx) {
   ++stats_->connections;
-  std::weak_ptr<Channel> frontend = ctx.channel().shared_from_this();
+  const std::shared_ptr<Channel> front_ch = ctx.channel().shared_from_this();
+  std::weak_ptr<Channel> frontend = front_ch;
   auto stats = stats_;
+  auto link = link_;
+  const ClosePeerFn close_peer = options_.close_peer;
+  // The client's end reaches the backend through the frontend's close
+  // future: no handler of the frontend (this one included) can stop it by
+  // throwing from, or swallowing, its inactive event.
+  front_ch->on_close([frontend, link, close_peer] {
+    auto front = frontend.lock();
+    auto backend = link->backend.lock();
+    if (!front || !backend) return;  // not up yet: the connect callback ends it
+    if (close_peer)
+      close_peer(*front, backend);
+    else
+      close_on_flush(backend);
+  });
   ChannelOptions backend_opts;
   backend_opts.auto_read = false;
   backend_opts.label = "proxy-backend";
-  auto* self = this;
-  // `self` is only used while the frontend is active: its handlers live at
-  // least as long as its inactive event, which runs after this check.
   connect_channel(
       transport_, ledger_, options_.backend, options_.connect_timeout,
-      [frontend, stats, init = options_.backend_init, close_peer = options_.close_peer](Channel& ch) {
+      [frontend, stats, init = options_.backend_init](Channel& ch) {
         if (init) init(ch, frontend.lock());
-        ch.pipeline().add_last("proxy-backend", std::make_shared<ProxyBackend>(frontend, stats, close_peer));
+        ch.pipeline().add_last("proxy-backend", std::make_shared<ProxyBackend>(frontend, stats));
       },
       backend_opts,
-      [frontend, stats, self, close_peer = options_.close_peer](std::shared_ptr<Channel> backend, SocketError) {
+      [frontend, stats, link, close_peer](std::shared_ptr<Channel> backend, SocketError) {
         auto front = frontend.lock();
         if (!backend) {
           ++stats->backend_connect_failures;
           if (front) front->close(CloseReason::Error);
           return;
         }
+        // The backend's end reaches the client the same way, whatever the
+        // backend's handlers do.
+        close_other_when_closed(*backend, frontend, close_peer);
         if (!front || !front->is_active()) {
           // The client left while we were connecting: its end reaches the
           // backend as any other end does (through close_peer if set, which
@@ -71,14 +98,14 @@ void ProxyFrontend::channel_active(Context& ctx) {
             backend->close();
           return;
         }
-        self->backend_ = backend;
+        link->backend = backend;
         front->read();  // first chunk from the client
       });
   ctx.fire_channel_active();
 }
 
 void ProxyFrontend::channel_read(Context& ctx, std::any msg) {
-  auto backend = backend_.lock();
+  auto backend = link_->backend.lock();
   if (!backend || !backend->is_active()) return;  // the backend's end closes us
   stats_->bytes_up += byte_size(msg);
   std::weak_ptr<Channel> frontend = ctx.channel().shared_from_this();
@@ -89,18 +116,8 @@ void ProxyFrontend::channel_read(Context& ctx, std::any msg) {
   note_pending(*stats_, *backend);
 }
 
-void ProxyFrontend::channel_inactive(Context& ctx) {
-  if (options_.close_peer) {
-    options_.close_peer(ctx.channel(), backend_.lock());
-  } else {
-    close_on_flush(backend_.lock());
-  }
-  ctx.fire_channel_inactive();
-}
-
-ProxyBackend::ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats,
-                           ClosePeerFn close_peer)
-    : frontend_(std::move(frontend)), stats_(std::move(stats)), close_peer_(std::move(close_peer)) {}
+ProxyBackend::ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats)
+    : frontend_(std::move(frontend)), stats_(std::move(stats)) {}
 
 void ProxyBackend::channel_active(Context& ctx) {
   ctx.channel().read();
@@ -117,15 +134,6 @@ void ProxyBackend::channel_read(Context& ctx, std::any msg) {
     if (auto b = backend.lock()) b->read();
   });
   note_pending(*stats_, *frontend);
-}
-
-void ProxyBackend::channel_inactive(Context& ctx) {
-  if (close_peer_) {
-    close_peer_(ctx.channel(), frontend_.lock());
-  } else {
-    close_on_flush(frontend_.lock());
-  }
-  ctx.fire_channel_inactive();
 }
 
 PipelineInit proxy_initializer(Transport& transport, ConnectionLedger& ledger, ProxyOptions options,

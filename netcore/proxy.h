@@ -6,10 +6,14 @@
 //    to the other side completed: at most one chunk per direction is pending,
 //    so memory stays bounded whatever the peers' speeds.
 //  * When either side ends (FIN, RST, error, idle, exception) the other is
-//    flushed, then closed. A failed backend connect closes the frontend; a
-//    frontend that closed while the backend was still connecting makes the
-//    backend close as soon as it is up (through close_peer, if set, like
-//    any other end).
+//    flushed, then closed. This runs from each channel's close future
+//    (Channel::on_close), as Netty applications register it on the close
+//    future, not from a handler's channel_inactive: a handler that throws
+//    from inactive or close (its own code skipped) cannot leave the other
+//    side open. A failed backend connect closes the frontend; a frontend
+//    that closed while the backend was still connecting makes the backend
+//    close as soon as it is up (through close_peer, if set, like any other
+//    end).
 // The two halves reference each other through weak_ptr only: no cycle.
 #pragma once
 
@@ -51,6 +55,11 @@ struct ProxyStats {
 /// Flushes what `ch` has queued, then closes it (Netty's closeOnFlush).
 void close_on_flush(const std::shared_ptr<Channel>& ch, CloseReason reason = CloseReason::Normal);
 
+/// From `ended`'s close future: when it has closed, end `other` the proxy's
+/// way -- through `close_peer` if set, else close_on_flush. Registered on the
+/// channel, not in a handler, so no handler of `ended` can prevent it.
+void close_other_when_closed(Channel& ended, std::weak_ptr<Channel> other, ClosePeerFn close_peer = {});
+
 class ProxyFrontend final : public Handler {
  public:
   ProxyFrontend(Transport& transport, ConnectionLedger& ledger, ProxyOptions options,
@@ -58,29 +67,33 @@ class ProxyFrontend final : public Handler {
   void handler_added(Context& ctx) override;
   void channel_active(Context& ctx) override;
   void channel_read(Context& ctx, std::any msg) override;
-  void channel_inactive(Context& ctx) override;
 
  private:
+  // What the connect callback and the close futures share with the
+  // handler; held by shared_ptr, so none of them holds a pointer to the
+  // handler itself.
+  struct Link {
+    std::weak_ptr<Channel> backend;
+  };
   Transport& transport_;
   ConnectionLedger& ledger_;
   ProxyOptions options_;
   std::shared_ptr<ProxyStats> stats_;
-  std::weak_ptr<Channel> backend_;
+  std::shared_ptr<Link> link_ = std::make_shared<Link>();
 };
 
+/// The backend half: reads the next chunk once the previous write to the
+/// client completed. Its end reaches the client through the close future
+/// the frontend registers on the backend channel.
 class ProxyBackend final : public Handler {
  public:
-  /// `close_peer`: see ProxyOptions::close_peer (empty: close_on_flush).
-  ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats,
-               ClosePeerFn close_peer = {});
+  ProxyBackend(std::weak_ptr<Channel> frontend, std::shared_ptr<ProxyStats> stats);
   void channel_active(Context& ctx) override;
   void channel_read(Context& ctx, std::any msg) override;
-  void channel_inactive(Context& ctx) override;
 
  private:
   std::weak_ptr<Channel> frontend_;
   std::shared_ptr<ProxyStats> stats_;
-  ClosePeerFn close_peer_;
 };
 
 /// The child pipeline of a proxy server: one ProxyFrontend per accepted

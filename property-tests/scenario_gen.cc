@@ -84,7 +84,8 @@ ClientGroup build_group(const Genes& g, const GroupGene& gg, std::size_t index, 
       case 3: c.close = CloseStyle::Vanish; break;
       default: c.close = CloseStyle::None; break;
     }
-    if (c.close != CloseStyle::None) c.close_at = close_at;
+    // A group closes after its last client connected (the timeline rules).
+    if (c.close != CloseStyle::None) c.close_at = std::max(close_at, c.start + c.spacing * (c.count - 1));
   };
   if (g.family == Family::Reconnect) {
     // Clients connect early and stay (or close with FIN late): every fault

@@ -481,9 +481,11 @@ void list_cell(std::string& o, const std::vector<std::string>& items, bool order
 
 std::string to_html(const Report& r) {
   const std::size_t total = r.runs.size();
-  std::size_t failed = 0;
-  for (const auto& run : r.runs) failed += run.passed ? 0 : 1;
+  std::size_t failed = 0;  // fail or inconclusive
+  for (const auto& run : r.runs) failed += (run.passed || status_of(run) == "n/a") ? 0 : 1;
   const bool ok = r.passed();
+  // "pass" / "fail" CSS classes; n/a looks like a pass, inconclusive like a fail.
+  auto css = [](const scenarios::RunResult& run) { return run.passed || status_of(run) == "n/a" ? "pass" : "fail"; };
   // Fewer points per plot as the page grows; never above 600.
   const std::size_t budget = total <= 20 ? 600 : total <= 100 ? 300 : 150;
   const bool collapse_passing = total > 12;
@@ -512,9 +514,9 @@ std::string to_html(const Report& r) {
       o += fmt::format(
           "<tr class=\"{}\"><td><a href=\"#run-{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td>{}</td>"
           "<td><span class=\"badge {}\">{}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-          run.passed ? "pass" : "fail", i + 1, esc(run.scenario), scenarios::to_string(run.transport), run.seed,
+          css(run), i + 1, esc(run.scenario), scenarios::to_string(run.transport), run.seed,
           run.variant.empty() ? std::string("<span class=\"muted\">—</span>") : "<code>" + esc(run.variant) + "</code>",
-          run.passed ? "pass" : "fail", run.passed ? "PASS" : "FAIL", run.findings.size(), run.connections_opened,
+          css(run), status_text(status_of(run)), run.findings.size(), run.connections_opened,
           secs(run.scenario_seconds));
     }
     o += "</tbody>\n</table>\n";
@@ -524,13 +526,19 @@ std::string to_html(const Report& r) {
   for (std::size_t i = 0; i < total; ++i) {
     const auto& run = r.runs[i];
     const std::string id = fmt::format("run-{}", i + 1);
-    const bool open = !run.passed || !collapse_passing;
-    o += fmt::format("<details class=\"run {}\" id=\"{}\"{}>\n", run.passed ? "pass" : "fail", id, open ? " open" : "");
+    const bool open = std::string(css(run)) == "fail" || !collapse_passing;
+    o += fmt::format("<details class=\"run {}\" id=\"{}\"{}>\n", css(run), id, open ? " open" : "");
     std::string key = fmt::format("{} seed={}", scenarios::to_string(run.transport), run.seed);
     if (!run.variant.empty()) key += " " + run.variant;
     o += fmt::format("<summary><span class=\"badge {}\">{}</span> {} <span class=\"key\">[{}]</span></summary>\n",
-                     run.passed ? "pass" : "fail", run.passed ? "PASS" : "FAIL", esc(run.scenario), esc(key));
+                     css(run), status_text(status_of(run)), esc(run.scenario), esc(key));
     if (!run.description.empty()) o += "<p class=\"desc\">" + esc(run.description) + "</p>\n";
+    if (!run.notes.empty()) {
+      o += fmt::format("<p><strong>{}</strong></p>\n<ul>\n",
+                       status_of(run) == "n/a" ? "Not applicable:" : "Inconclusive: the scenario could not be judged:");
+      for (const auto& n : run.notes) o += "<li>" + esc(n) + "</li>\n";
+      o += "</ul>\n";
+    }
 
     o += "<dl class=\"meta\">";
     auto meta = [&](const char* k, const std::string& v) { o += fmt::format("<div><dt>{}</dt><dd>{}</dd></div>", k, v); };
@@ -555,15 +563,17 @@ std::string to_html(const Report& r) {
                      run.samples.size(), run.samples.size() > budget ? fmt::format(", downsampled to at most {}", budget) : "");
 
     if (run.findings.empty()) {
-      o += run.passed ? "<p class=\"none\">No findings.</p>\n"
-                      : "<p class=\"muted\">The run failed without a finding (see report.json).</p>\n";
+      o += status_of(run) == "fail" ? "<p class=\"muted\">The run failed without a finding (see report.json).</p>\n"
+                                : "<p class=\"none\">No findings.</p>\n";
     } else {
       o += fmt::format("<h3>Findings ({})</h3>\n", run.findings.size());
       o += "<table class=\"findings\">\n<thead><tr><th>kind</th><th>message</th><th>connection</th><th>history</th><th>faults seen</th></tr></thead>\n<tbody>\n";
       const std::size_t n = std::min(run.findings.size(), kMaxFindingsShown);
       for (std::size_t k = 0; k < n; ++k) {
         const Finding& f = run.findings[k];
-        o += fmt::format("<tr><td class=\"kind\">{}</td><td>{}</td>", esc(f.kind), esc(f.message));
+        o += fmt::format("<tr><td class=\"kind\">{}{}</td><td>{}</td>", esc(f.kind),
+                         f.evidence.empty() ? std::string() : "<br><span class=\"muted\">" + esc(f.evidence) + "</span>",
+                         esc(f.message));
         o += f.connection.empty() ? std::string("<td class=\"muted\">—</td>") : "<td><code>" + esc(f.connection) + "</code></td>";
         list_cell(o, f.history, true);
         list_cell(o, f.faults_seen, false);

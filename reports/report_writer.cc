@@ -55,6 +55,7 @@ json seconds_json(double s) {
 json finding_json(const Finding& f) {
   return json{{"kind", f.kind},
               {"message", f.message},
+              {"evidence", f.evidence},
               {"connection", f.connection},
               {"history", f.history},
               {"faults_seen", f.faults_seen}};
@@ -63,7 +64,10 @@ json finding_json(const Finding& f) {
 json sample_json(const Sample& s) {
   json by_state = json::object();
   for (const auto& [state, n] : s.by_state) by_state[state] = n;
-  return json{{"t", seconds_json(s.t)}, {"by_state", std::move(by_state)}, {"open_channels", s.open_channels}};
+  json j{{"t", seconds_json(s.t)}, {"by_state", std::move(by_state)}, {"open_channels", s.open_channels}};
+  // Only runs with a backend (a proxy) have backend channels to count.
+  if (s.open_backend_channels > 0) j["open_backend_channels"] = s.open_backend_channels;
+  return j;
 }
 
 json fault_json(const FaultEvent& f) {
@@ -86,6 +90,8 @@ json run_json(const RunResult& r) {
               {"seed", r.seed},
               {"variant", r.variant},
               {"server_kind", r.server_kind},
+              {"status", status_of(r)},
+              {"notes", r.notes},
               {"passed", r.passed},
               {"findings", std::move(findings)},
               {"ledger", std::move(ledger)},
@@ -203,6 +209,7 @@ Finding parse_finding(const json& j, const std::string& where) {
   Finding f;
   f.kind = as_string(*member(j, "kind", where, true), path_of(where, "kind"));
   f.message = opt_string(j, "message", where);
+  f.evidence = opt_string(j, "evidence", where);
   f.connection = opt_string(j, "connection", where);
   if (const json* v = member(j, "history", where, false)) f.history = as_strings(*v, path_of(where, "history"));
   if (const json* v = member(j, "faults_seen", where, false))
@@ -221,6 +228,8 @@ Sample parse_sample(const json& j, const std::string& where) {
   }
   if (const json* v = member(j, "open_channels", where, false))
     s.open_channels = as_int(*v, path_of(where, "open_channels"));
+  if (const json* v = member(j, "open_backend_channels", where, false))
+    s.open_backend_channels = as_int(*v, path_of(where, "open_backend_channels"));
   return s;
 }
 
@@ -247,6 +256,13 @@ RunResult parse_run(const json& j, const std::string& where) {
   r.variant = opt_string(j, "variant", where);
   r.server_kind = opt_string(j, "server_kind", where);
   r.passed = as_bool(*member(j, "passed", where, true), path_of(where, "passed"));
+  r.status = opt_string(j, "status", where);  // absent in reports from before statuses: from `passed`
+  const std::string st = status_of(r);
+  if (st != "pass" && st != "fail" && st != "inconclusive" && st != "n/a")
+    bad(path_of(where, "status"), fmt::format("unknown status \"{}\" (pass, fail, inconclusive, n/a)", st));
+  if ((st == "pass") != r.passed)
+    bad(path_of(where, "status"), fmt::format("status \"{}\" contradicts passed: {}", st, r.passed));
+  if (const json* v = member(j, "notes", where, false)) r.notes = as_strings(*v, path_of(where, "notes"));
   constexpr auto u64max = std::numeric_limits<std::uint64_t>::max();
   if (const json* v = member(j, "findings", where, false)) {
     const std::string w = path_of(where, "findings");
@@ -384,7 +400,7 @@ std::string xml_escape(std::string_view s, bool attribute) {
 std::string findings_text(const RunResult& r) {
   std::string out;
   for (const auto& f : r.findings) {
-    out += fmt::format("{}: {}\n", f.kind, f.message);
+    out += fmt::format("{}{}: {}\n", f.kind, f.evidence.empty() ? std::string() : " (" + f.evidence + ")", f.message);
     if (!f.connection.empty()) out += fmt::format("  connection: {}\n", f.connection);
     for (const auto& h : f.history) out += fmt::format("  {}\n", h);
     for (const auto& fs : f.faults_seen) out += fmt::format("  fault seen: {}\n", fs);
@@ -439,16 +455,21 @@ std::filesystem::path write_temp(const std::filesystem::path& target, const std:
 // ---------------------------------------------------------------------------
 
 json to_json(const Report& r) {
-  std::size_t passed = 0;
+  std::map<std::string, std::size_t> by;
   json runs = json::array();
   for (const auto& run : r.runs) {
-    if (run.passed) ++passed;
+    ++by[status_of(run)];
     runs.push_back(run_json(run));
   }
   return json{{"schema", kReportSchema},
               {"connfail_version", r.connfail_version},
               {"passed", r.passed()},
-              {"summary", {{"runs", r.runs.size()}, {"passed", passed}, {"failed", r.runs.size() - passed}}},
+              {"summary",
+               {{"runs", r.runs.size()},
+                {"passed", by["pass"]},
+                {"failed", by["fail"]},
+                {"inconclusive", by["inconclusive"]},
+                {"not_applicable", by["n/a"]}}},
               {"runs", std::move(runs)}};
 }
 
@@ -468,16 +489,16 @@ Report report_from_json(const json& j) {
 
 std::string to_markdown(const Report& r) {
   const std::size_t total = r.runs.size();
-  std::size_t failed = 0;
-  for (const auto& run : r.runs) failed += run.passed ? 0 : 1;
+  std::size_t failed = 0;  // fail or inconclusive: what a gate stops on
+  for (const auto& run : r.runs) failed += (run.passed || status_of(run) == "n/a") ? 0 : 1;
   const bool ok = r.passed();
 
   std::string out;
   out += fmt::format("# connfail report: {}\n\n", ok ? "PASS" : "FAIL");
   if (ok)
-    out += fmt::format("**PASS**: all {} passed", plural(total, "run", "runs"));
+    out += fmt::format("**PASS**: all {} passed or were not applicable", plural(total, "run", "runs"));
   else
-    out += fmt::format("**FAIL**: {} of {} failed", failed, plural(total, "run", "runs"));
+    out += fmt::format("**FAIL**: {} of {} failed or were inconclusive", failed, plural(total, "run", "runs"));
   if (!r.connfail_version.empty()) out += fmt::format(" (connfail {})", md_text(r.connfail_version));
   out += "\n\n";
 
@@ -492,23 +513,32 @@ std::string to_markdown(const Report& r) {
     out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", md_text(run.scenario),
                        scenarios::to_string(run.transport), run.seed,
                        run.variant.empty() ? std::string("—") : md_code(run.variant, true),
-                       run.passed ? "PASS" : "**FAIL**", run.findings.size(), run.connections_opened,
+                       status_text(status_of(run), true), run.findings.size(), run.connections_opened,
                        human_seconds(run.scenario_seconds));
   }
 
-  if (failed == 0) return out;
+  for (const auto& run : r.runs)
+    if (status_of(run) == "n/a" && !run.notes.empty())
+      out += fmt::format("\n- {} not applicable: {}", md_text(run_key(run)), md_text(run.notes.front()));
+  if (failed == 0) return out + "\n";
   out += "\n## Failures\n";
   for (const auto& run : r.runs) {
-    if (run.passed) continue;
+    if (run.passed || status_of(run) == "n/a") continue;
     out += fmt::format("\n### {}\n\n", md_text(run_key(run)));
     if (!run.file.empty()) out += fmt::format("File {}", md_code(run.file));
     if (!run.description.empty()) out += fmt::format("{}{}", run.file.empty() ? "" : ": ", md_text(run.description));
     if (!run.file.empty() || !run.description.empty()) out += "\n\n";
-    if (run.findings.empty()) out += "- the run failed without a finding (see report.json)\n";
+    if (status_of(run) == "inconclusive") {
+      out += "**Inconclusive**: no finding, but the scenario could not be judged:\n";
+      for (const auto& note : run.notes) out += fmt::format("- {}\n", md_text(note));
+    } else if (run.findings.empty()) {
+      out += "- the run failed without a finding (see report.json)\n";
+    }
     const std::size_t n = std::min(run.findings.size(), kMdMaxFindings);
     for (std::size_t i = 0; i < n; ++i) {
       const Finding& f = run.findings[i];
-      out += fmt::format("- **{}**: {}\n", md_text(f.kind), md_text(f.message));
+      out += fmt::format("- **{}**{}: {}\n", md_text(f.kind),
+                         f.evidence.empty() ? std::string() : " (" + md_text(f.evidence) + ")", md_text(f.message));
       if (!f.connection.empty()) out += fmt::format("  - connection: {}\n", md_code(f.connection));
       md_list_line(out, "history", f.history, true);
       md_list_line(out, "faults seen", f.faults_seen, false);
@@ -532,26 +562,34 @@ std::string to_junit(const Report& r) {
   }
   auto secs = [](double s) { return fmt::format("{:.3f}", std::isfinite(s) && s > 0 ? s : 0.0); };
 
-  std::size_t failures = 0;
+  // fail -> <failure>; inconclusive -> <error> (nothing failed, nothing was
+  // shown either: a CI job must not count it as a pass); n/a -> <skipped>.
+  std::size_t failures = 0, errors = 0, skipped = 0;
   double total_time = 0;
   for (const auto& run : r.runs) {
-    failures += run.passed ? 0 : 1;
+    failures += status_of(run) == "fail" ? 1 : 0;
+    errors += status_of(run) == "inconclusive" ? 1 : 0;
+    skipped += status_of(run) == "n/a" ? 1 : 0;
     if (std::isfinite(run.wall_seconds) && run.wall_seconds > 0) total_time += run.wall_seconds;
   }
 
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out += fmt::format("<testsuites name=\"connfail\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{}\">\n",
-                     r.runs.size(), failures, secs(total_time));
+  out += fmt::format(
+      "<testsuites name=\"connfail\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">\n",
+      r.runs.size(), failures, errors, skipped, secs(total_time));
   for (const auto& name : order) {
     const auto& runs = suites[name];
-    std::size_t f = 0;
+    std::size_t f = 0, e = 0, k = 0;
     double t = 0;
     for (const auto* run : runs) {
-      f += run->passed ? 0 : 1;
+      f += status_of(*run) == "fail" ? 1 : 0;
+      e += status_of(*run) == "inconclusive" ? 1 : 0;
+      k += status_of(*run) == "n/a" ? 1 : 0;
       if (std::isfinite(run->wall_seconds) && run->wall_seconds > 0) t += run->wall_seconds;
     }
-    out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{}\">\n",
-                       xml_escape(name, true), runs.size(), f, secs(t));
+    out += fmt::format(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">\n",
+        xml_escape(name, true), runs.size(), f, e, k, secs(t));
     for (const auto* run : runs) {
       const std::string head =
           fmt::format("    <testcase name=\"{}\" classname=\"connfail.{}\" time=\"{}\"", xml_escape(run_key(*run), true),
@@ -561,9 +599,20 @@ std::string to_junit(const Report& r) {
         continue;
       }
       out += head + ">\n";
-      out += fmt::format("      <failure message=\"{}\" type=\"leak\">{}</failure>\n",
-                         xml_escape(plural(run->findings.size(), "finding", "findings"), true),
-                         xml_escape(findings_text(*run), false));
+      std::string notes;
+      for (const auto& n : run->notes) notes += n + "\n";
+      if (status_of(*run) == "n/a") {
+        out += fmt::format("      <skipped message=\"{}\"/>\n",
+                           xml_escape(run->notes.empty() ? std::string("not applicable") : run->notes.front(), true));
+      } else if (status_of(*run) == "inconclusive") {
+        out += fmt::format("      <error message=\"{}\" type=\"inconclusive\">{}</error>\n",
+                           xml_escape("inconclusive: the scenario could not be judged", true),
+                           xml_escape(notes, false));
+      } else {
+        out += fmt::format("      <failure message=\"{}\" type=\"leak\">{}</failure>\n",
+                           xml_escape(plural(run->findings.size(), "finding", "findings"), true),
+                           xml_escape(findings_text(*run), false));
+      }
       out += "    </testcase>\n";
     }
     out += "  </testsuite>\n";
@@ -644,6 +693,13 @@ std::string human_seconds(double s) {
   return t + " s";
 }
 
+std::string status_text(const std::string& status, bool markdown) {
+  if (status == "pass") return "PASS";
+  if (status == "n/a") return "N/A";
+  if (status == "inconclusive") return markdown ? "**INCONCLUSIVE**" : "INCONCLUSIVE";
+  return markdown ? "**FAIL**" : "FAIL";
+}
+
 std::string run_key(const RunResult& r) {
   std::string key = fmt::format("{} [{} seed={}", r.scenario, scenarios::to_string(r.transport), r.seed);
   if (!r.variant.empty()) key += " " + r.variant;
@@ -652,16 +708,19 @@ std::string run_key(const RunResult& r) {
 
 ReportDiff diff_reports(const Report& base, const Report& now) {
   std::map<std::string, bool> base_passed;  // a key seen twice: failing wins
+  // A run passes the gate when it passed or did not apply; fail and
+  // inconclusive do not.
+  auto ok = [](const RunResult& run) { return run.passed || status_of(run) == "n/a"; };
   for (const auto& run : base.runs) {
-    auto [it, inserted] = base_passed.try_emplace(run_key(run), run.passed);
-    if (!inserted) it->second = it->second && run.passed;
+    auto [it, inserted] = base_passed.try_emplace(run_key(run), ok(run));
+    if (!inserted) it->second = it->second && ok(run);
   }
   std::map<std::string, bool> now_passed;
   std::vector<std::string> now_order;
   for (const auto& run : now.runs) {
-    auto [it, inserted] = now_passed.try_emplace(run_key(run), run.passed);
+    auto [it, inserted] = now_passed.try_emplace(run_key(run), ok(run));
     if (inserted) now_order.push_back(it->first);
-    else it->second = it->second && run.passed;
+    else it->second = it->second && ok(run);
   }
 
   ReportDiff d;

@@ -40,6 +40,8 @@ bool write_reports(const Report& r, const std::filesystem::path& dir, const std:
 
 /// A run is identified by scenario, transport, seed and variant.
 std::string run_key(const RunResult& r);
+/// "PASS", "FAIL", "INCONCLUSIVE", "N/A" (bold where it is bad, in Markdown).
+std::string status_text(const std::string& status, bool markdown = false);
 
 /// Seconds for people: "90 s", "1.5 s", "0.125 s" (at most millisecond
 /// precision, trailing zeros dropped; "n/a" if not finite).

@@ -7,8 +7,6 @@ namespace connfail::scenarios {
 
 using namespace netcore;
 
-namespace {
-
 PipelineEvent parse_pipeline_event(const std::string& name) {
   for (auto e : {PipelineEvent::Active, PipelineEvent::Read, PipelineEvent::ReadComplete, PipelineEvent::UserEvent,
                  PipelineEvent::Exception, PipelineEvent::Inactive, PipelineEvent::Write, PipelineEvent::Flush,
@@ -16,6 +14,8 @@ PipelineEvent parse_pipeline_event(const std::string& name) {
     if (name == to_string(e)) return e;
   return PipelineEvent::Read;  // the parser rejects unknown names
 }
+
+namespace {
 
 bool aimed_at_server(FaultKind k) {
   return k == FaultKind::ServerVanish || k == FaultKind::ServerRestart || k == FaultKind::AcceptPause ||
@@ -30,13 +30,17 @@ std::string target_of(const Fault& f) {
   return target;
 }
 
-/// Faults that last until the end of the run when they have no duration.
+/// Faults that, without a duration, last until the end of the workload
+/// (`duration`): the quiesce is fault-free, so that closes complete before
+/// the verdict.
 bool lasting(FaultKind k) {
   return k == FaultKind::Loss || k == FaultKind::BurstLoss || k == FaultKind::GilbertElliott ||
          k == FaultKind::Jitter || k == FaultKind::Latency || k == FaultKind::Bandwidth ||
-         k == FaultKind::HalfOpen || k == FaultKind::ServerVanish || k == FaultKind::HandlerException ||
-         k == FaultKind::AcceptFailure;
+         k == FaultKind::HandlerException || k == FaultKind::AcceptFailure;
 }
+
+/// Hosts that vanish are gone for good (their sockets are not judged).
+bool permanent(FaultKind k) { return k == FaultKind::HalfOpen || k == FaultKind::ServerVanish; }
 
 /// Faults that cut clients off: their groups are not "healthy".
 bool disruptive(FaultKind k) {
@@ -72,13 +76,15 @@ void schedule_faults(RunContext& rc, ServerUnderTest& server, Workload& workload
   };
   const double run_end = seconds_of(s.duration + s.quiesce);
 
-  for (const Fault& f : s.faults) {
+  for (Fault f : s.faults) {
+    // Without a duration, a lasting fault ends with the workload.
+    if (lasting(f.kind) && f.duration == Duration::zero() && f.at < s.duration) f.duration = s.duration - f.at;
     const auto gs = targets_of(f);
     const std::string target = target_of(f);
     FaultEvent ev;
     ev.start = seconds_of(f.at);
     ev.end = f.duration > Duration::zero() ? seconds_of(f.at + f.duration) : ev.start;
-    if (lasting(f.kind) && f.duration == Duration::zero()) ev.end = run_end;
+    if (permanent(f.kind)) ev.end = run_end;
     ev.kind = to_string(f.kind);
     ev.target = target;
     rc.result.faults.push_back(ev);

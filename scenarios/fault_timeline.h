@@ -18,5 +18,7 @@ void schedule_faults(RunContext& rc, ServerUnderTest& server, Workload& workload
 
 /// "half-open at 20s (doomed)": how a finding names a fault it saw.
 std::string fault_label(const Fault& f);
+/// A handler-exception fault's event name as netcore's enum.
+netcore::PipelineEvent parse_pipeline_event(const std::string& name);
 
 }  // namespace connfail::scenarios

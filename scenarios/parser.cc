@@ -93,6 +93,9 @@ std::string index_path(const std::string& parent, std::size_t i) {
 struct Ctx {
   std::string file;
   std::vector<ParseError> errors;
+  /// Where each field read so far sits ("clients[0].spacing" -> 12:14), for
+  /// checks that look at several fields at once (the timeline).
+  std::map<std::string, Loc> where_of;
 
   void error(Loc where, std::string field, std::string message) {
     ParseError e;
@@ -206,6 +209,7 @@ class MapView {
         continue;
       }
       index_[item.key] = items_.size();
+      c.where_of[item.value.path] = item.value.loc;
       items_.push_back(std::move(item));
     }
   }
@@ -457,7 +461,7 @@ const std::vector<std::string>& close_reason_names() {
     std::vector<std::string> out;
     for (CloseReason r : {CloseReason::Normal, CloseReason::PeerClosed, CloseReason::Reset, CloseReason::Idle,
                           CloseReason::Exception, CloseReason::AcceptFailure, CloseReason::WriteError,
-                          CloseReason::TimedOut, CloseReason::Error})
+                          CloseReason::TimedOut, CloseReason::Error, CloseReason::Aborted})
       out.emplace_back(netcore::to_string(r));
     out.emplace_back("open");  // still open at the verdict
     return out;
@@ -714,9 +718,77 @@ class Parser {
 
     if (const Item* it = top.get("faults")) parse_faults(it->value, s);
     if (const Item* it = top.get("expect")) parse_expect(it->value, s);
+    if (c_.errors.empty()) check_timeline(s);
   }
 
  private:
+  // ------------------------------------------------------------ timeline
+
+  Loc at(const std::string& path, Loc fallback = {1, 1}) const {
+    auto it = c_.where_of.find(path);
+    return it == c_.where_of.end() ? fallback : it->second;
+  }
+
+  // The whole timeline, once every field is valid: nothing the harness
+  // schedules may make a finding against the server (docs/scenarios.md,
+  // "Timeline rules").
+  void check_timeline(const Scenario& s) {
+    const Duration verdict = s.duration + s.quiesce;
+    const std::string v_text = format_duration(verdict) + " (duration " + format_duration(s.duration) +
+                               " + quiesce " + format_duration(s.quiesce) + ")";
+    for (std::size_t i = 0; i < s.clients.size(); ++i) {
+      const ClientGroup& g = s.clients[i];
+      const std::string p = "clients[" + std::to_string(i) + "]";
+      const Duration last = g.start + g.spacing * (g.count - 1);
+      if (last >= s.duration) {
+        const std::string field = g.spacing > Duration::zero() && g.count > 1 ? p + ".spacing" : p + ".start";
+        c_.error(at(field, at(p + ".name")), field,
+                 "the last client of group '" + g.name + "' (client " + std::to_string(g.count - 1) + ") connects at " +
+                     format_duration(last) + " (start + " + std::to_string(g.count - 1) +
+                     " x spacing), at or after the end of the workload (duration " + format_duration(s.duration) +
+                     "): every client must connect before the workload ends");
+      }
+      if (g.close != CloseStyle::None && g.close_at < last) {
+        // The first client that would close before it connects.
+        int first = 0;
+        while (first < g.count && g.start + g.spacing * first <= g.close_at) ++first;
+        c_.error(at(p + ".close.at"), p + ".close.at",
+                 "group '" + g.name + "' closes (" + to_string(g.close) + ") at " + format_duration(g.close_at) +
+                     ", before its client " + std::to_string(first) + " connects at " +
+                     format_duration(g.start + g.spacing * first) + ": close after the last connect (" +
+                     format_duration(last) + ")");
+      }
+    }
+    for (std::size_t i = 0; i < s.faults.size(); ++i) {
+      const Fault& f = s.faults[i];
+      const std::string p = "faults[" + std::to_string(i) + "]";
+      if (f.duration > Duration::zero() && f.at + f.duration > verdict)
+        c_.error(at(p + ".duration"), p + ".duration",
+                 "the " + std::string(to_string(f.kind)) + " fault lasts until " + format_duration(f.at + f.duration) +
+                     ", past the verdict at " + v_text + ": end it by then, or raise quiesce to at least " +
+                     format_duration(f.at + f.duration - s.duration));
+    }
+    if (s.expect.half_open_reaped_within_grace && server_reader_idle_) {
+      // Every moment a host vanishes, and the deadline it sets.
+      std::vector<std::pair<Duration, std::string>> vanish;
+      for (const auto& g : s.clients)
+        if (g.close == CloseStyle::Vanish) vanish.emplace_back(g.close_at, "group '" + g.name + "' vanishes");
+      for (const auto& f : s.faults)
+        if (f.kind == FaultKind::HalfOpen) vanish.emplace_back(f.at, "the half-open fault");
+      for (const auto& [t, what] : vanish) {
+        const Duration deadline = t + *server_reader_idle_ + *s.expect.half_open_reaped_within_grace;
+        if (deadline <= verdict) continue;
+        c_.error(at("expect.half_open_reaped_within_grace"), "expect.half_open_reaped_within_grace",
+                 "a half-open peer of " + what + " at " + format_duration(t) + " is due to be reaped by " +
+                     format_duration(deadline) + " (+ reader idle " + format_duration(*server_reader_idle_) +
+                     " + grace " + format_duration(*s.expect.half_open_reaped_within_grace) +
+                     "), after the verdict at " + v_text + ": the check could not be judged; raise quiesce to at least " +
+                     format_duration(deadline - s.duration));
+        break;
+      }
+    }
+  }
+
   void parse_link(const Value& v, Scenario& s) {
     MapView m(c_, v);
     if (!m.ok()) return;
@@ -923,6 +995,7 @@ class Parser {
     try {
       const ServerPlan plan = make_server_plan(srv);
       reader_idle_ = plan.reader_idle.has_value();
+      server_reader_idle_ = plan.reader_idle;
       server_ok_ = true;
     } catch (const OptionError& e) {
       const auto [where, path] = option_place(srv.options, e.field(), opath, options_loc);
@@ -1432,6 +1505,7 @@ class Parser {
   std::set<std::string> group_names_;
   bool clients_known_ = false;
   bool reader_idle_ = false;
+  std::optional<Duration> server_reader_idle_;
   bool server_ok_ = false;
 };
 
@@ -1475,7 +1549,7 @@ void sort_errors(std::vector<ParseError>& errors) {
 
 ParseResult parse_scenario_text(const std::string& text, const std::string& file_name) {
   ParseResult result;
-  Ctx c{file_name, {}};
+  Ctx c{file_name, {}, {}};
   try {
     check_tabs(c, text);
     const bool tabs = !c.errors.empty();

@@ -232,6 +232,25 @@ std::vector<std::string> variant_targets(const std::string& variant, const Scena
   return out;
 }
 
+std::string variant_not_applicable(const std::string& variant, const Scenario& s) {
+  const VariantEntry* v = Registry::global().variant(variant);
+  if (v == nullptr) return "unknown variant '" + variant + "'";
+  if (variant_targets(variant, s).empty()) {
+    std::string what;
+    for (const auto& k : v->server_kinds) what += (what.empty() ? "" : ", ") + ("server kind " + k);
+    for (const auto& b : v->client_behaviours) what += (what.empty() ? "" : ", ") + ("client behaviour " + b);
+    std::string has = "server kind " + s.server.kind;
+    for (const auto& g : s.clients)
+      if (has.find("client behaviour " + g.behaviour) == std::string::npos) has += ", client behaviour " + g.behaviour;
+    return "variant '" + variant + "' changes nothing here: it changes " + what + "; this scenario has " + has;
+  }
+  if (v->inapplicable) {
+    const std::string why = v->inapplicable(s);
+    if (!why.empty()) return "variant '" + variant + "' changes nothing here: " + why;
+  }
+  return "";
+}
+
 namespace {
 
 class AcceptorLoop final : public AcceptLoop {

@@ -213,6 +213,10 @@ struct VariantEntry {
   std::function<ServerPlan(const Options&, ServerPlan)> server_plan;
   /// Adjusts a client group's options before its behaviour's factory runs.
   std::function<void(Options&, const VariantContext&)> client_options;
+  /// Optional: why the variant changes nothing in a scenario even though it
+  /// names the scenario's kind or one of its behaviours ("" = it does), e.g.
+  /// a variant that misplaces the idle check on a server without one.
+  std::function<std::string(const Scenario&)> inapplicable;
 };
 
 // ----------------------------------------------------------------- registry
@@ -273,6 +277,9 @@ std::optional<Duration> server_reader_idle(const ServerSpec& server);
 /// What `variant` changes in `s`: "server kind 'proxy'", "client group
 /// 'pingers' (heartbeat)"; empty when it changes nothing there.
 std::vector<std::string> variant_targets(const std::string& variant, const Scenario& s);
+/// Why running `s` under `variant` would test nothing ("" when it changes
+/// something): the run is then not applicable (status n/a), not a pass.
+std::string variant_not_applicable(const std::string& variant, const Scenario& s);
 
 /// The default accept loop: netcore::Acceptor.
 std::unique_ptr<AcceptLoop> default_accept_loop(netcore::Transport& t, netcore::ConnectionLedger& ledger,

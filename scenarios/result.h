@@ -21,10 +21,23 @@ struct Finding {
   /// not-reconnected | run-error
   std::string kind;
   std::string message;     // one line a person can act on
+  /// What the finding rests on: "inventory" (the transport's sockets at the
+  /// verdict), "ledger" (netcore's record of channels), "client" (what the
+  /// clients observed), "timers", "fd-count", "harness".
+  std::string evidence;
   std::string connection;  // "10.1.1.1:49153 -> 10.1.0.1:7000" or "" when not about one
   std::vector<std::string> history;  // "t=12.000s opened", "t=40.000s CLOSE_WAIT", ...
   std::vector<std::string> faults_seen;  // "half-open at 20s (client group 'a')", ...
 };
+
+/// A run-error finding: the harness could not do its part.
+inline Finding run_error(std::string message) {
+  Finding f;
+  f.kind = "run-error";
+  f.message = std::move(message);
+  f.evidence = "harness";
+  return f;
+}
 
 /// Open connections per TCP state at one moment (server and backend nodes,
 /// clients on hosts that did not vanish).
@@ -32,6 +45,7 @@ struct Sample {
   double t = 0;  // scenario seconds
   std::map<std::string, int> by_state;  // "ESTABLISHED" -> 12, ...
   int open_channels = 0;  // ledger entries open (server side)
+  int open_backend_channels = 0;  // the backend's ledger entries open (proxies)
 };
 
 /// A fault as it happened, for the timeline.
@@ -82,7 +96,12 @@ struct RunResult {
   std::uint32_t seed = 1;
   std::string variant;  // "" = correct code
   std::string server_kind;  // the registered server kind that ran
-  bool passed = false;
+  /// pass | fail (a finding) | inconclusive (no finding, but something the
+  /// scenario asks for could not be judged) | n/a (not run: the variant
+  /// changes nothing in this scenario). `notes` says why for the last two.
+  std::string status;  // "" (set by hand, not by the runner): pass or fail, from `passed`
+  std::vector<std::string> notes;
+  bool passed = false;  // status == "pass"
   std::vector<Finding> findings;
   std::vector<Sample> samples;   // one per sampling interval, in time order
   std::vector<FaultEvent> faults;
@@ -104,13 +123,20 @@ struct RunResult {
   std::vector<netcore::LedgerEntry> ledger_entries;
 };
 
+/// The run's status: `status`, or pass/fail from `passed` when it is unset.
+inline std::string status_of(const RunResult& r) {
+  if (!r.status.empty()) return r.status;
+  return r.passed ? "pass" : "fail";
+}
+
 /// A whole invocation: every scenario x transport x seed it ran.
 struct Report {
   std::string connfail_version;
   std::vector<RunResult> runs;
+  /// Every run passed or was not applicable.
   bool passed() const {
     for (const auto& r : runs)
-      if (!r.passed) return false;
+      if (!r.passed && status_of(r) != "n/a") return false;
     return true;
   }
 };

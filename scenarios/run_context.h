@@ -45,12 +45,25 @@ struct RunContext {
   double now_s() const { return seconds_of(loop.now() - env->epoch()) / scale; }
   /// Loop time -> scenario seconds since the run's start.
   double scenario_s(netcore::TimePoint t) const { return seconds_of(t - env->epoch()) / scale; }
-  /// Runs `fn` at scenario time `when` (from the run's start).
+  /// Runs `fn` at scenario time `when` (from the run's start). A harness
+  /// timer: cancelled at the verdict, never counted against the server.
   netcore::TimerId at(Duration when, std::function<void()> fn) {
     const netcore::TimePoint due = env->epoch() + T(when);
-    const Duration delay = std::max(Duration::zero(), due - loop.now());
-    return loop.schedule(delay, std::move(fn));
+    return schedule(std::max(Duration::zero(), due - loop.now()), std::move(fn));
   }
+  /// Runs `fn` after `delay` of loop time; a harness timer like at()'s.
+  netcore::TimerId schedule(Duration delay, std::function<void()> fn) {
+    const netcore::TimerId id = loop.schedule(delay, std::move(fn));
+    harness_timers.push_back(id);
+    return id;
+  }
+  /// Cancels every harness timer still pending (the verdict): what remains
+  /// scheduled after teardown is the server's (or a client pipeline's).
+  void cancel_harness_timers() {
+    for (auto id : harness_timers) loop.cancel(id);
+    harness_timers.clear();
+  }
+  std::vector<netcore::TimerId> harness_timers;
   /// The end of the run: duration + quiesce, in loop time.
   netcore::TimePoint end_of_run() const { return env->epoch() + T(s.duration + s.quiesce); }
 

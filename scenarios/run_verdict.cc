@@ -1,6 +1,9 @@
 #include "connfail/scenarios/run_verdict.h"
 
+#include <algorithm>
+
 #include "connfail/netcore/socket_owners.h"
+#include "connfail/scenarios/fault_timeline.h"
 #include "connfail/scenarios/server_under_test.h"
 #include "connfail/scenarios/workload.h"
 
@@ -23,6 +26,7 @@ void Sampler::sample() {
     }
   }
   smp.open_channels = static_cast<int>(rc_.server_ledger.open_count());
+  smp.open_backend_channels = static_cast<int>(rc_.backend_ledger.open_count());
   rc_.result.samples.push_back(std::move(smp));
 }
 
@@ -31,11 +35,11 @@ void Sampler::start() {
   tick_ = [this, every] {
     sample();
     if (rc_.loop.now() + every <= rc_.end_of_run())
-      timer_ = rc_.loop.schedule(every, tick_);
+      timer_ = rc_.schedule(every, tick_);
     else
       timer_ = 0;
   };
-  timer_ = rc_.loop.schedule(Duration::zero(), tick_);
+  timer_ = rc_.schedule(Duration::zero(), tick_);
 }
 
 void Sampler::stop() {
@@ -47,6 +51,10 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
   const Scenario& s = rc.s;
   RunResult& r = rc.result;
   RunnerEnv& env = *rc.env;
+
+  // The harness's own timers (faults still to end, reconnects, samples)
+  // are not the server's: they go now, before anything is counted.
+  rc.cancel_harness_timers();
 
   // Verdict inputs, before teardown.
   VerdictInput in;
@@ -78,15 +86,18 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
   }
   // Channels still open that should not be: anything in the server and
   // backend ledgers (every client closed or vanished by now).
-  for (const auto* l : {&server_entries, &backend_entries})
-    for (const auto& e : *l)
+  const std::pair<const std::vector<LedgerEntry>*, std::string> owned[] = {{&server_entries, "server"},
+                                                                            {&backend_entries, "backend"}};
+  for (const auto& [entries, owner] : owned)
+    for (const auto& e : *entries)
       if (e.is_open()) {
         // A half-open peer's server connection is reported by the half-open
         // check when it is on; otherwise here.
         const std::string g = env.group_of_server_conn(e);
         if (s.expect.half_open_reaped_within_grace && rc.vanished_at.count(g)) continue;
-        in.stale_channels.push_back(&e);
+        in.stale_channels.push_back({&e, owner, owner == "server" ? env.server_node() : env.backend_node(), g});
       }
+  in.group_of_remote = [&env](const Address& a) { return env.group_of_remote(a); };
 
   // Teardown: close everything, then look for what outlives it.
   server.stop();
@@ -115,7 +126,28 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
   r.bytes_echoed = rc.echoed;
   r.scenario_seconds = seconds_of(s.duration + s.quiesce);
   r.trace_hash = env.trace_hash();
-  r.passed = r.findings.empty();
+  // What the scenario asked for but the run could not test.
+  for (const Fault& f : s.faults) {
+    if (f.kind == FaultKind::HandlerException) {
+      const auto st = rc.injector.rule_stats(f.handler, parse_pipeline_event(f.event));
+      if (st.fired == 0)
+        r.notes.push_back("the handler-exception fault at " + format_duration(f.at) + " (handler '" + f.handler +
+                          "', event '" + f.event + "') never fired: the handler met that event " +
+                          std::to_string(st.seen) + " time(s) while it was on");
+    }
+  }
+  const bool accept_faults = std::any_of(s.faults.begin(), s.faults.end(),
+                                         [](const Fault& f) { return f.kind == FaultKind::AcceptFailure; });
+  if (accept_faults && rc.injector.registration_failures_injected() == 0)
+    r.notes.push_back("the accept-failure fault never fired: no child was registered while it was on");
+  for (const auto& n : workload.unjudged()) r.notes.push_back(n);
+  if (!r.findings.empty())
+    r.status = "fail";
+  else if (!r.notes.empty())
+    r.status = "inconclusive";
+  else
+    r.status = "pass";
+  r.passed = r.status == "pass";
 }
 
 }  // namespace connfail::scenarios

@@ -35,7 +35,7 @@ RunResult failed_setup(const Scenario& s, const RunOptions& opts, const std::str
   r.seed = opts.seed;
   r.variant = opts.variant;
   r.server_kind = s.server.kind;
-  r.findings.push_back({"run-error", why, "", {}, {}});
+  r.findings.push_back(run_error(why));
   return r;
 }
 
@@ -46,6 +46,18 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
   auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(); };
   if (!opts.variant.empty() && !is_known_variant(opts.variant))
     return failed_setup(s, opts, "unknown variant '" + opts.variant + "'");
+  // A variant that changes nothing here would pass and prove nothing: the
+  // run is not applicable, and is not run.
+  if (!opts.variant.empty()) {
+    if (std::string why = variant_not_applicable(opts.variant, s); !why.empty()) {
+      RunResult r = failed_setup(s, opts, "");
+      r.findings.clear();
+      r.status = "n/a";
+      r.notes.push_back(why);
+      r.scenario_seconds = seconds_of(s.duration + s.quiesce);
+      return r;
+    }
+  }
 
   std::unique_ptr<RunnerEnv> env;
   try {
@@ -69,14 +81,14 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
   try {
     server.start();
   } catch (const std::exception& e) {
-    r.findings.push_back({"run-error", std::string("cannot start the server: ") + e.what(), "", {}, {}});
+    r.findings.push_back(run_error(std::string("cannot start the server: ") + e.what()));
     r.wall_seconds = wall();
     return r;
   }
   try {
     workload.schedule(server.address(), VariantContext{server.reader_idle()});
   } catch (const std::exception& e) {
-    r.findings.push_back({"run-error", std::string("cannot set up the clients: ") + e.what(), "", {}, {}});
+    r.findings.push_back(run_error(std::string("cannot set up the clients: ") + e.what()));
     server.stop();
     r.wall_seconds = wall();
     return r;

@@ -104,12 +104,14 @@ class AsioEnv final : public RunnerEnv {
     return false;
   }
 
-  std::string group_of_server_conn(const LedgerEntry& e) override {
+  std::string group_of_remote(const Address& remote) override {
     for (std::size_t g = 0; g < proxies_.size(); ++g)
       for (const auto& pe : proxies_[g]->ledger().entries())
-        if (pe.side == Side::Client && pe.local.port == e.remote.port) return s_.clients[g].name;
+        if (pe.side == Side::Client && pe.local.port == remote.port) return s_.clients[g].name;
     return "";
   }
+  std::string server_node() const override { return "local"; }
+  std::string backend_node() const override { return "local"; }
 
   void teardown() override {
     for (auto& p : proxies_) p->close();

@@ -46,7 +46,12 @@ class RunnerEnv {
   /// Sockets that do not belong to the verdict (vanished hosts, fault proxies).
   virtual bool excluded(const netcore::SocketInfo& s) = 0;
   /// The client group a server-side (or backend-side) channel serves, "" if unknown.
-  virtual std::string group_of_server_conn(const netcore::LedgerEntry& e) = 0;
+  std::string group_of_server_conn(const netcore::LedgerEntry& e) { return group_of_remote(e.remote); }
+  /// The client group behind a server-side socket's remote address.
+  virtual std::string group_of_remote(const netcore::Address& remote) = 0;
+  /// The node names the inventory gives the server's and the backend's sockets.
+  virtual std::string server_node() const = 0;
+  virtual std::string backend_node() const = 0;
 
   /// After the verdict's snapshot: stop fault machinery.
   virtual void teardown() = 0;

@@ -134,10 +134,12 @@ class SimEnv final : public RunnerEnv {
 
   std::vector<SocketInfo> inventory() override { return world_->inventory(); }
   bool excluded(const SocketInfo& s) override { return vanished_.count(s.node) > 0; }
-  std::string group_of_server_conn(const LedgerEntry& e) override {
-    auto it = host_group_.find(e.remote.host);
+  std::string group_of_remote(const Address& remote) override {
+    auto it = host_group_.find(remote.host);
     return it == host_group_.end() ? "" : it->second;
   }
+  std::string server_node() const override { return "server"; }
+  std::string backend_node() const override { return "backend"; }
   void teardown() override {}
   void settle() override {
     // Enough simulated time for FINs, RSTs and retransmissions to finish.

@@ -64,7 +64,7 @@ void ServerUnderTest::restart(Duration down) {
     ch->pipeline().remove_all();
     ch->close();
   }
-  restart_timer_ = rc_.loop.schedule(rc_.T(down), [this] {
+  restart_timer_ = rc_.schedule(rc_.T(down), [this] {
     restart_timer_ = 0;
     down_ = false;
     ++generation_;
@@ -72,7 +72,7 @@ void ServerUnderTest::restart(Duration down) {
       start_instance();
     } catch (const std::exception& e) {
       rc_.result.findings.push_back(
-          {"run-error", std::string("the server could not start again after its restart: ") + e.what(), "", {}, {}});
+          run_error(std::string("the server could not start again after its restart: ") + e.what()));
     }
   });
 }

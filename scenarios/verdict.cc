@@ -30,6 +30,20 @@ std::vector<std::string> entry_history(const LedgerEntry& e, double scale) {
   return h;
 }
 
+/// How a client's own ledger says its channel ended, as "by whom, how".
+std::string who_closed(const LedgerEntry& e) {
+  switch (e.reason) {
+    case netcore::CloseReason::Idle:
+      return "by the client's own idle check (it read nothing from the server for its client idle time)";
+    case netcore::CloseReason::PeerClosed: return "by the server (it sent FIN)";
+    case netcore::CloseReason::Reset: return "by a reset (RST from the server or the network)";
+    case netcore::CloseReason::TimedOut: return "by the client's TCP stack giving up (retransmissions unanswered)";
+    case netcore::CloseReason::Exception: return "by an exception in the client's own pipeline";
+    case netcore::CloseReason::Aborted: return "by the client itself (abort)";
+    default: return std::string("(") + netcore::to_string(e.reason) + ")";
+  }
+}
+
 void add_states(std::vector<std::string>& h, const VerdictInput& in, const std::string& key) {
   auto it = in.histories.find(key);
   if (it == in.histories.end()) return;
@@ -80,9 +94,11 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       auto g = group_of_channel.find(*os.channel_id);
       if (g != group_of_channel.end()) group = g->second;
     }
+    if (group.empty() && in.group_of_remote) group = in.group_of_remote(info.remote);
     if (x.no_orphans && os.orphan) {
       Finding f;
       f.kind = "orphan";
+      f.evidence = "inventory";
       f.connection = conn_text(info.local, info.remote);
       f.message = "socket on " + info.node + " " + f.connection + " is " + netcore::to_string(info.state) +
                   (age >= 0 ? " for " + secs(age) : "") + " and no open channel owns it (leaked)";
@@ -95,6 +111,7 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       if (age < 0 || age > grace) {
         Finding f;
         f.kind = "close-wait";
+        f.evidence = "inventory";
         f.connection = conn_text(info.local, info.remote);
         f.message = "socket on " + info.node + " " + f.connection + " in CLOSE_WAIT" +
                     (age >= 0 ? " for " + secs(age) : "") + ", longer than the grace of " +
@@ -107,16 +124,19 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
   }
 
   // Channels that stayed open although their peer is gone.
-  for (const LedgerEntry* e : in.stale_channels) {
+  for (const auto& st : in.stale_channels) {
+    const LedgerEntry* e = st.entry;
     Finding f;
     f.kind = "stale-channel";
+    f.evidence = "ledger";
     f.connection = conn_text(e->local, e->remote);
-    f.message = "channel #" + std::to_string(e->id) + " (" + netcore::to_string(e->side) +
+    f.message = st.owner + " channel #" + std::to_string(e->id) + " (" + netcore::to_string(e->side) + " side" +
                 (e->label.empty() ? "" : ", " + e->label) + ") " + f.connection +
-                " is still open after the run and the quiesce period although every client has gone";
+                " is still open after the run and the quiesce period although every client has gone" +
+                (st.group.empty() ? "" : " (it served group '" + st.group + "')");
     f.history = entry_history(*e, scale);
-    auto g = group_of_channel.find(e->id);
-    f.faults_seen = faults_for(g == group_of_channel.end() ? "" : g->second);
+    add_states(f.history, in, conn_key(st.node, e->local, e->remote));
+    f.faults_seen = faults_for(st.group);
     out.push_back(std::move(f));
   }
 
@@ -136,6 +156,7 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       if (e.closed_at && closed <= deadline) continue;
       Finding f;
       f.kind = "half-open-unreaped";
+      f.evidence = "ledger";
       f.connection = conn_text(e.local, e.remote);
       f.message = "server channel #" + std::to_string(e.id) + " " + f.connection + " to a peer of group '" +
                   sc.group + "' that vanished at " + secs(v->second) + " was " +
@@ -159,10 +180,10 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       if (closed + 1e-9 >= planned) continue;
       Finding f;
       f.kind = "healthy-closed";
+      f.evidence = "client";
       f.connection = conn_text(e.local, e.remote);
       f.message = "client channel #" + std::to_string(e.id) + " of healthy group '" + cc.group + "' was closed at " +
-                  secs(closed) + " (" + netcore::to_string(e.reason) + ") before its planned close at " +
-                  secs(planned);
+                  secs(closed) + " " + who_closed(e) + ", before its planned close at " + secs(planned);
       f.history = entry_history(e, scale);
       f.faults_seen = faults_for(cc.group);
       out.push_back(std::move(f));
@@ -191,6 +212,7 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
     if (peak > x.max_open_connections) {
       Finding f;
       f.kind = "max-open";
+      f.evidence = "ledger";
       f.message = std::to_string(peak) + " server connections were open at once (at " + secs(peak_at) +
                   "), more than the expected maximum of " + std::to_string(x.max_open_connections);
       out.push_back(std::move(f));
@@ -209,22 +231,31 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       if (got == want) continue;
       Finding f;
       f.kind = "ledger-count";
-      f.message = "server ledger has " + std::to_string(got) + " connection(s) " +
-                  (reason == "open" ? std::string("still open") : "closed with reason '" + reason + "'") +
-                  ", expected exactly " + std::to_string(want);
-      // What the server's connections ended as instead: a count that is too
-      // low lists no entries below, and the other reasons say why.
+      f.evidence = "ledger";
+      // The counts first, then the entries that explain the difference:
+      // too few means some ended otherwise (those are listed); too many
+      // lists the extra ones of this reason.
       std::string all;
-      for (const auto& [other, n] : counts)
-        all += (all.empty() ? "" : ", ") + std::to_string(n) + " " + other;
-      f.message += " (server ledger: " + (all.empty() ? std::string("no connections") : all) + ")";
-      // Which ones: each with its group and its ledger history.
+      for (const auto& [other, n] : counts) all += (all.empty() ? "" : ", ") + std::to_string(n) + " " + other;
+      f.message = "server ledger: " + (all.empty() ? std::string("no connections") : all) + "; expected exactly " +
+                  std::to_string(want) + " " + (reason == "open" ? std::string("still open") : "closed with reason '" + reason + "'") +
+                  ", got " + std::to_string(got);
+      std::size_t listed = 0, skipped = 0;
       for (const auto& sc : in.server_conns) {
         const auto& e = *sc.entry;
-        if ((e.closed_at ? netcore::to_string(e.reason) : "open") != reason) continue;
+        const std::string r = e.closed_at ? netcore::to_string(e.reason) : "open";
+        const bool expected_reason = x.ledger_counts.count(r) != 0;
+        const bool relevant = got < want ? !expected_reason : r == reason;
+        if (!relevant) continue;
+        if (listed >= 20) {
+          ++skipped;
+          continue;
+        }
+        ++listed;
         for (auto& line : entry_history(e, scale))
           f.history.push_back(line + (sc.group.empty() ? "" : " [group " + sc.group + "]"));
       }
+      if (skipped > 0) f.history.push_back("... and " + std::to_string(skipped) + " more like these");
       out.push_back(std::move(f));
     }
   }
@@ -232,6 +263,7 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
   if (x.fd_delta_zero && in.fd_delta && *in.fd_delta != 0) {
     Finding f;
     f.kind = "fd-delta";
+    f.evidence = "fd-count";
     f.message = "the process holds " + std::to_string(*in.fd_delta) +
                 " more file descriptor(s) after the run than before it";
     out.push_back(std::move(f));
@@ -240,6 +272,7 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
   if (x.no_pending_timers && in.pending_timers_after_teardown > 0) {
     Finding f;
     f.kind = "pending-timers";
+    f.evidence = "timers";
     f.message = std::to_string(in.pending_timers_after_teardown) +
                 " timer(s) still scheduled after every channel closed (a handler did not cancel its timer)";
     out.push_back(std::move(f));

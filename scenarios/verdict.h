@@ -3,6 +3,7 @@
 // period, and turns every disagreement into a Finding. Internal to the runner.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -57,8 +58,18 @@ struct VerdictInput {
   /// server vanish): not "healthy" for healthy_clients_never_closed.
   std::set<std::string> unhealthy_groups;
   /// Channels open anywhere (ledgers other than clients') at the verdict that
-  /// should have closed: their peer is gone.
-  std::vector<const netcore::LedgerEntry*> stale_channels;
+  /// should have closed: their peer is gone. `owner` is whose ledger holds it
+  /// ("server" or "backend"); `node` where its socket lives.
+  struct Stale {
+    const netcore::LedgerEntry* entry = nullptr;
+    std::string owner;
+    std::string node;
+    std::string group;  // the client group it serves, "" when unknown
+  };
+  std::vector<Stale> stale_channels;
+  /// The client group a server-side socket serves, by its remote address
+  /// ("" when unknown): for sockets no channel owns any more.
+  std::function<std::string(const netcore::Address&)> group_of_remote;
   std::optional<long long> fd_delta;  // asio only
   std::size_t pending_timers_after_teardown = 0;
   /// Converts loop time to scenario seconds.

@@ -238,7 +238,7 @@ void Workload::lost(ClientRt& c) {
     return;
   }
   ClientRt* cp = &c;
-  rc_.loop.schedule(rc_.T(backoff(c, *plan.reconnect)), [this, cp] { connect(*cp); });
+  rc_.schedule(rc_.T(backoff(c, *plan.reconnect)), [this, cp] { connect(*cp); });
 }
 
 void Workload::vanish_group(int g) {
@@ -354,7 +354,17 @@ void Workload::reconnect_findings(const ClientRt& c, const std::vector<LedgerEnt
     if (k.closed >= 0 && k.closed < own_end - 1e-9)
       lost_at.emplace_back(k.closed, "connection #" + std::to_string(k.id) + " ended (" + k.reason + ")");
   for (const auto& [t, what] : lost_at) {
-    if (t + within > own_end) continue;  // the bound ends after the workload: not judged
+    if (t + within > own_end + 1e-9) {
+      // The bound ends after the client's own end: this cannot be judged.
+      bool back = false;
+      for (const auto& k : conns)
+        if (k.opened >= t - 1e-9 && lasted(k)) back = true;
+      if (!back)
+        unjudged_.push_back("client " + std::to_string(c.index) + " of group '" + g.name + "': " + what + " at " +
+                            secs(t) + "; its bound (" + format_duration(s.expect.reconnect->within) +
+                            ") ends after its own end at " + secs(own_end) + ", and it was not back by then: not judged");
+      continue;
+    }
     bool back = false;
     for (const auto& k : conns)
       if (k.opened >= t - 1e-9 && k.opened <= t + within + 1e-9 && lasted(k)) back = true;

@@ -66,6 +66,9 @@ class Workload {
   void release() { clients_.clear(); }
 
   const std::vector<ClientRt>& clients() const { return clients_; }
+  /// Reconnect windows collect() could not judge (their bound ends after
+  /// the client's own end), one line each.
+  const std::vector<std::string>& unjudged() const { return unjudged_; }
 
  private:
   void connect(ClientRt& c);
@@ -77,6 +80,7 @@ class Workload {
   netcore::Address server_;
   std::vector<ClientPlan> plans_;  // per group
   std::vector<ClientRt> clients_;
+  std::vector<std::string> unjudged_;
 };
 
 }  // namespace connfail::scenarios

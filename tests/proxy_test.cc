@@ -2,6 +2,8 @@
 // frontend side is a second EmbeddedChannel.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "connfail/netcore/proxy.h"
 #include "connfail/netcore/testing/embedded_channel.h"
 
@@ -46,6 +48,7 @@ TEST(Proxy, BackendInactiveFlushesThenClosesTheFrontend) {
   front.set_auto_complete_writes(false);
   auto stats = std::make_shared<ProxyStats>();
   EmbeddedChannel back({{"proxy-backend", std::make_shared<ProxyBackend>(front.channel_ptr(), stats)}});
+  close_other_when_closed(back.channel(), front.channel_ptr());  // as ProxyFrontend does on connect
   back.write_inbound(Bytes{9});
   back.socket_error(SocketError::Reset);  // the backend dies
   back.run_pending();
@@ -55,6 +58,25 @@ TEST(Proxy, BackendInactiveFlushesThenClosesTheFrontend) {
   front.run_pending();
   EXPECT_FALSE(front.is_active());
   EXPECT_EQ(front.channel().close_reason(), CloseReason::Normal);
+}
+
+// The other side is closed from the close future: a handler of the ended
+// side that throws from inactive (its own code, and every handler after it,
+// skipped) cannot keep the other side open.
+TEST(Proxy, TheOtherSideClosesEvenWhenAHandlerThrowsFromInactive) {
+  class ThrowsOnInactive final : public Handler {
+   public:
+    void channel_inactive(Context&) override { throw std::runtime_error("boom in inactive"); }
+  };
+  EmbeddedChannel front;
+  auto stats = std::make_shared<ProxyStats>();
+  EmbeddedChannel back({{"thrower", std::make_shared<ThrowsOnInactive>()},
+                        {"proxy-backend", std::make_shared<ProxyBackend>(front.channel_ptr(), stats)}});
+  close_other_when_closed(back.channel(), front.channel_ptr());
+  back.peer_fin();
+  back.run_pending();
+  front.run_pending();
+  EXPECT_FALSE(front.is_active()) << "the frontend stayed open after the backend ended";
 }
 
 TEST(Proxy, CloseOnFlushClosesAtOnceWhenNothingIsPending) {

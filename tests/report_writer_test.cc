@@ -427,7 +427,9 @@ TEST(ReportJunit, CountsNamesAndFailures) {
   std::string why;
   EXPECT_TRUE(xml_balanced(x, &why)) << why << "\n" << x;
   EXPECT_EQ(x.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 0), 0u);
-  EXPECT_NE(x.find("<testsuites name=\"connfail\" tests=\"3\" failures=\"1\" errors=\"0\" time=\"3.984\">"), std::string::npos) << x;
+  EXPECT_NE(x.find("<testsuites name=\"connfail\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"3.984\">"),
+            std::string::npos)
+      << x;
   EXPECT_EQ(count(x, "<testsuite "), 2u);  // one per scenario file
   EXPECT_NE(x.find("<testsuite name=\"scenarios/examples/half_open.yaml\" tests=\"2\" failures=\"0\""), std::string::npos) << x;
   EXPECT_EQ(count(x, "<testcase "), 3u);
@@ -546,6 +548,47 @@ TEST(ReportDiff, NewFailuresFixedStillFailingMissing) {
   EXPECT_TRUE(diff_reports(base, base).new_failures.empty());
   EXPECT_TRUE(diff_reports(base, base).fixed.empty());
   EXPECT_EQ(diff_reports(base, base).still_failing.size(), 3u);
+}
+
+// Inconclusive and not-applicable runs are neither passes nor failures in
+// any report: JSON carries the status and its notes (and reads them back),
+// JUnit makes them <error> and <skipped>, Markdown says why.
+TEST(ReportStatuses, InconclusiveAndNotApplicableAreNeitherPassNorFail) {
+  Report r;
+  r.connfail_version = "t";
+  RunResult a;
+  a.scenario = "unjudged";
+  a.status = "inconclusive";
+  a.notes = {"the handler-exception fault at 1s (handler 'echoo', event 'read') never fired"};
+  RunResult b;
+  b.scenario = "elsewhere";
+  b.status = "n/a";
+  b.variant = "proxy-no-close";
+  b.notes = {"variant 'proxy-no-close' changes nothing here"};
+  r.runs = {a, b};
+  EXPECT_FALSE(r.passed()) << "an inconclusive run fails the report";
+  const auto j = to_json(r);
+  EXPECT_EQ(j.at("runs").at(0).at("status"), "inconclusive");
+  EXPECT_EQ(j.at("summary").at("inconclusive"), 1);
+  EXPECT_EQ(j.at("summary").at("not_applicable"), 1);
+  const Report back = report_from_json(j);
+  EXPECT_EQ(back.runs.at(0).status, "inconclusive");
+  EXPECT_EQ(back.runs.at(0).notes, a.notes);
+  const std::string x = to_junit(r);
+  EXPECT_NE(x.find("failures=\"0\" errors=\"1\" skipped=\"1\""), std::string::npos) << x;
+  EXPECT_NE(x.find("<error message=\"inconclusive"), std::string::npos) << x;
+  EXPECT_NE(x.find("<skipped message=\"variant &apos;proxy-no-close&apos; changes nothing here\"/>"), std::string::npos)
+      << x;
+  const std::string md = to_markdown(r);
+  EXPECT_NE(md.find("| **INCONCLUSIVE** |"), std::string::npos) << md;
+  EXPECT_NE(md.find("never fired"), std::string::npos) << md;
+  // Only n/a: the report passes.
+  r.runs = {b};
+  EXPECT_TRUE(r.passed());
+  // A status that contradicts `passed` is refused when read.
+  auto bad = to_json(r);
+  bad["runs"][0]["passed"] = true;
+  EXPECT_THROW(report_from_json(bad), std::exception);
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 #include "connfail/cli/cli.h"
 #include "gateway/gateway.h"
 
+// [snippet:main]
 int main(int argc, char** argv) {
   gateway::register_gateway();  // a refusal is reported by cli_main (exit 2)
   return connfail::cli_main(argc, argv);
 }
+// [end-snippet]

@@ -61,6 +61,13 @@ void register_builtin_variants(Registry& r) {
         "consume every read";
     v.server_kinds = {"echo", "heartbeat", "proxy"};
     v.server_options = [](Options& o) { o.set_text("pipeline", "idle-last"); };
+    v.inapplicable = [](const Scenario& s) -> std::string {
+      const Options& idle = s.server.options.group("idle");
+      if (idle.duration("reader") > Duration::zero() || idle.duration("writer") > Duration::zero() ||
+          idle.duration("all") > Duration::zero())
+        return "";
+      return "the server has no idle check (options.idle) to misplace";
+    };
     r.add(std::move(v), kFile, __LINE__);
   }
   {
@@ -70,6 +77,10 @@ void register_builtin_variants(Registry& r) {
     v.client_behaviours = {"heartbeat", "reconnecting"};
     v.client_options = [](Options& o, const VariantContext& ctx) {
       if (ctx.server_reader_idle) o.set_duration("heartbeat_interval", *ctx.server_reader_idle);
+    };
+    v.inapplicable = [](const Scenario& s) -> std::string {
+      if (!server_reader_idle(s.server)) return "the server states no reader idle time to heartbeat at";
+      return "";
     };
     r.add(std::move(v), kFile, __LINE__);
   }

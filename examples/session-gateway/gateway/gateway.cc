@@ -17,6 +17,7 @@ using netcore::Channel;
 using netcore::Frame;
 using netcore::FrameKind;
 
+// [snippet:session-handler-read]
 void SessionHandler::channel_read(netcore::Context& ctx, std::any msg) {
   const Frame* f = std::any_cast<Frame>(&msg);
   if (f == nullptr) {
@@ -36,6 +37,7 @@ void SessionHandler::channel_read(netcore::Context& ctx, std::any msg) {
   if (!id_.empty()) sessions_->touch(id_);
   ctx.fire_channel_read(std::move(msg));
 }
+// [end-snippet]
 
 void LoginSender::channel_active(netcore::Context& ctx) {
   const std::string text = kLogin + id_;
@@ -45,6 +47,7 @@ void LoginSender::channel_active(netcore::Context& ctx) {
 
 namespace {
 
+// [snippet:server-plan]
 connfail::ServerPlan gateway_plan(const connfail::Options& o, bool relogin_bug) {
   const netcore::Duration timeout = o.duration("session_timeout");
   const netcore::Duration reap_every = o.duration("reap_every");
@@ -58,6 +61,7 @@ connfail::ServerPlan gateway_plan(const connfail::Options& o, bool relogin_bug) 
     auto sessions =
         std::make_shared<SessionManager>(ctx.loop, ctx.scaled(timeout), ctx.scaled(reap_every), relogin_bug);
     connfail::ServerInstance server;
+    // [snippet:pipeline]
     server.child = [sessions](Channel& ch) {
       ch.pipeline()
           .add_last("frame-decoder", std::make_shared<netcore::FrameDecoder>())
@@ -66,16 +70,19 @@ connfail::ServerPlan gateway_plan(const connfail::Options& o, bool relogin_bug) 
           .add_last("heartbeat", std::make_shared<netcore::HeartbeatResponder>())
           .add_last("echo", std::make_shared<netcore::FrameEcho>());
     };
+    // [end-snippet]
     server.stop = [sessions] { sessions->stop(); };
     return server;
   };
   return plan;
 }
+// [end-snippet]
 
 }  // namespace
 
 bool register_gateway() {
   bool ok = true;
+  // [snippet:register-server]
   {
     connfail::ServerKindEntry e;
     e.name = "gateway";
@@ -86,6 +93,8 @@ bool register_gateway() {
     e.factory = [](const connfail::Options& o) { return gateway_plan(o, false); };
     ok = connfail::register_server(std::move(e)) && ok;
   }
+  // [end-snippet]
+  // [snippet:register-client]
   {
     connfail::ClientBehaviourEntry e;
     e.name = "gateway-client";
@@ -121,6 +130,8 @@ bool register_gateway() {
     };
     ok = connfail::register_client(std::move(e)) && ok;
   }
+  // [end-snippet]
+  // [snippet:register-variant]
   {
     connfail::VariantEntry v;
     v.name = "gateway-relogin-kills-new";
@@ -131,6 +142,7 @@ bool register_gateway() {
     v.server_plan = [](const connfail::Options& o, connfail::ServerPlan) { return gateway_plan(o, true); };
     ok = connfail::register_variant(std::move(v)) && ok;
   }
+  // [end-snippet]
   return ok;
 }
 

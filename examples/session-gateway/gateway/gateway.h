@@ -20,6 +20,7 @@ namespace gateway {
 /// The login frame's payload prefix: "LOGIN:<session id>".
 inline const std::string kLogin = "LOGIN:";
 
+// [snippet:session-handler-decl]
 /// Server side, right after the frame codec: binds the channel to its
 /// session on login, stamps the session's last access on every frame
 /// (PINGs included, so it must sit before the PING responder, which
@@ -34,6 +35,7 @@ class SessionHandler final : public netcore::Handler {
   std::shared_ptr<SessionManager> sessions_;
   std::string id_;
 };
+// [end-snippet]
 
 /// Client side: sends the login frame as soon as the connection is up.
 class LoginSender final : public netcore::Handler {

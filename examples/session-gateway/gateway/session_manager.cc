@@ -16,6 +16,7 @@ void SessionManager::stop() {
   reaper_ = 0;
 }
 
+// [snippet:login]
 void SessionManager::login(const std::string& id, const std::shared_ptr<Channel>& ch) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) {
@@ -39,6 +40,7 @@ void SessionManager::login(const std::string& id, const std::shared_ptr<Channel>
   s = Session{ch, loop_.now()};
   if (old && old != ch) old->close();
 }
+// [end-snippet]
 
 void SessionManager::touch(const std::string& id) {
   auto it = sessions_.find(id);

@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 using connfail::gtest::asio;
 using connfail::gtest::sim;
 
+// [snippet:register-tests]
 const bool kRegistered = gateway::register_gateway();
 
 std::string scenario(const char* stem) { return (fs::path(GATEWAY_SCENARIOS) / (std::string(stem) + ".yaml")).string(); }
@@ -29,7 +30,9 @@ std::string scenario(const char* stem) { return (fs::path(GATEWAY_SCENARIOS) / (
 const bool kScenarioTests = connfail::gtest::register_scenario_tests("GatewayScenarios", GATEWAY_SCENARIOS);
 
 TEST(Gateway, RegistersItsKindBehaviourAndVariant) { ASSERT_TRUE(kRegistered && kScenarioTests); }
+// [end-snippet]
 
+// [snippet:fails-with]
 // The known bug: a client that comes back after a blip is killed on login,
 // again and again.
 TEST(Gateway, ReloginBugFailsOnSim) {
@@ -41,14 +44,18 @@ TEST(Gateway, ReloginBugFailsOnAsio) {
   EXPECT_TRUE(connfail::gtest::fails_with(scenario("relogin-after-blip"), asio, "gateway-relogin-kills-new",
                                           "not-reconnected"));
 }
+// [end-snippet]
 
+// [snippet:target]
 connfail::props::Target gateway_target() {
   auto t = connfail::props::Target::of("gateway", "gateway-client");
   t.handlers = {"frame-decoder", "sessions", "heartbeat", "echo"};
   t.cli = GATEWAY_CLI;
   return t;
 }
+// [end-snippet]
 
+// [snippet:properties]
 TEST(GatewayProperties, NoConnectionLeaks) {
   connfail::props::CheckOptions o;
   o.max_success = 40;
@@ -60,7 +67,9 @@ TEST(GatewayProperties, ClientsComeBack) {
   o.max_success = 60;
   EXPECT_TRUE(connfail::props::check(connfail::props::Property::ClientsComeBack, gateway_target(), o));
 }
+// [end-snippet]
 
+// [snippet:proof]
 // The proof the property can fail: against the relogin bug it finds a case,
 // shrinks it, and the file it writes names the gateway and replays (through
 // the runner, as `gateway-connfail replay FILE --variant ...` would) to the
@@ -85,5 +94,6 @@ TEST(GatewayProperties, FindsTheReloginBugAndItsCounterexampleReplays) {
       << "the correct gateway fails the shrunk case too";
   std::printf("counterexample: %s\n", connfail::props::replay_command(cx->file, "gateway-relogin-kills-new", GATEWAY_CLI).c_str());
 }
+// [end-snippet]
 
 }  // namespace
