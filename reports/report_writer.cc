@@ -79,6 +79,8 @@ json run_json(const RunResult& r) {
   for (const auto& f : r.findings) findings.push_back(finding_json(f));
   json ledger = json::object();
   for (const auto& [reason, n] : r.ledger) ledger[reason] = n;
+  json client_ledger = json::object();
+  for (const auto& [reason, n] : r.client_ledger) client_ledger[reason] = n;
   json faults = json::array();
   for (const auto& f : r.faults) faults.push_back(fault_json(f));
   json samples = json::array();
@@ -95,6 +97,7 @@ json run_json(const RunResult& r) {
               {"passed", r.passed},
               {"findings", std::move(findings)},
               {"ledger", std::move(ledger)},
+              {"client_ledger", std::move(client_ledger)},
               {"counters",
                {{"connections_opened", r.connections_opened},
                 {"client_connects_ok", r.client_connects_ok},
@@ -273,6 +276,11 @@ RunResult parse_run(const json& j, const std::string& where) {
     const std::string w = path_of(where, "ledger");
     expect_object(*v, w);
     for (const auto& [reason, n] : v->items()) r.ledger[reason] = as_uint(n, w + "." + reason, u64max);
+  }
+  if (const json* v = member(j, "client_ledger", where, false)) {
+    const std::string w = path_of(where, "client_ledger");
+    expect_object(*v, w);
+    for (const auto& [reason, n] : v->items()) r.client_ledger[reason] = as_uint(n, w + "." + reason, u64max);
   }
   if (const json* v = member(j, "counters", where, false)) {
     const std::string w = path_of(where, "counters");

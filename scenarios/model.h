@@ -142,6 +142,9 @@ struct Expectations {
   /// Exact ledger counts per close reason ("idle", "accept-failure", ...),
   /// server side.
   std::map<std::string, std::uint64_t> ledger_counts;
+  /// The same for the clients' own channels (every connection they made):
+  /// how they saw their connections end.
+  std::map<std::string, std::uint64_t> client_ledger_counts;
   /// (Asio) process fd count back where it started after quiesce.
   bool fd_delta_zero = true;
   /// No timers still scheduled for closed channels after quiesce.

@@ -49,6 +49,18 @@ using namespace std::chrono_literals;
 // beyond anything meaningful, and it keeps arithmetic on durations safe.
 constexpr Duration kMaxDuration = std::chrono::hours(24);
 constexpr long long kMaxClientsPerGroup = 100000;
+// The simulated network: one /24 link per client host, 10.<hi>.<lo>.0
+// (sim/sim_world.cc), and ns-3's ephemeral ports 49153..65535 per host.
+constexpr long long kSimMaxHosts = 65535;
+constexpr long long kSimPortsPerHost = 65535 - 49153 + 1;
+
+// This machine's ephemeral port range size (0: unknown).
+long long local_port_range() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  long long lo = 0, hi = 0;
+  if (!(in >> lo >> hi) || hi < lo) return 0;
+  return hi - lo + 1;
+}
 
 const char* const kDurationHint = "a duration like 500ms, 5s, 2m (a number and one of us, ms, s, m, h; no space)";
 
@@ -593,6 +605,7 @@ const std::vector<std::string>& expect_keys() {
                                               "healthy_clients_never_closed",
                                               "max_open_connections",
                                               "ledger_counts",
+                                              "client_ledger_counts",
                                               "fd_delta_zero",
                                               "no_pending_timers",
                                               "reconnect"};
@@ -768,6 +781,21 @@ class Parser {
                      ", past the verdict at " + v_text + ": end it by then, or raise quiesce to at least " +
                      format_duration(f.at + f.duration - s.duration));
     }
+    check_capacity(s);
+    check_fault_targets_exist(s);
+    if (s.expect.reconnect) {
+      bool any = false;
+      for (const auto& g : s.clients) {
+        try {
+          any = any || make_client_plan(g, "", VariantContext{}).reconnect.has_value();
+        } catch (const std::exception&) {
+        }
+      }
+      if (!any)
+        c_.error(at("expect.reconnect"), "expect.reconnect",
+                 "no client group reconnects (none of their behaviours has a reconnect policy), so this checks "
+                 "nothing: use a reconnecting behaviour (e.g. reconnecting) or remove it");
+    }
     if (s.expect.half_open_reaped_within_grace && server_reader_idle_) {
       // Every moment a host vanishes, and the deadline it sets.
       std::vector<std::pair<Duration, std::string>> vanish;
@@ -786,6 +814,58 @@ class Parser {
                      format_duration(deadline - s.duration));
         break;
       }
+    }
+  }
+
+  // What the transports can build (ns-3 aborts the process on an address
+  // collision; Linux runs out of ephemeral ports): errors, not crashes.
+  void check_capacity(const Scenario& s) {
+    const bool sim = std::find(s.transports.begin(), s.transports.end(), TransportKind::Sim) != s.transports.end();
+    const bool asio = std::find(s.transports.begin(), s.transports.end(), TransportKind::Asio) != s.transports.end();
+    long long hosts = 0, clients = 0;
+    for (std::size_t i = 0; i < s.clients.size(); ++i) {
+      const ClientGroup& g = s.clients[i];
+      const std::string p = "clients[" + std::to_string(i) + "]";
+      hosts += g.hosts;
+      clients += g.count;
+      const long long per_host = (g.count + g.hosts - 1) / g.hosts;
+      if (sim && per_host > kSimPortsPerHost)
+        c_.error(at(p + ".hosts", at(p + ".count")), p + ".hosts",
+                 "group '" + g.name + "' puts " + std::to_string(per_host) + " clients on one host; a simulated host has " +
+                     std::to_string(kSimPortsPerHost) + " ephemeral ports (49153-65535): use at least " +
+                     std::to_string((g.count + kSimPortsPerHost - 1) / kSimPortsPerHost) + " hosts");
+    }
+    if (sim && hosts > kSimMaxHosts)
+      c_.error(at("clients", {1, 1}), "clients",
+               std::to_string(hosts) + " client hosts in all; the simulated network has addresses for " +
+                   std::to_string(kSimMaxHosts) + " (one /24 link each under 10.0.0.0/8)");
+    if (asio) {
+      const long long ports = local_port_range();
+      if (ports > 0 && clients > ports)
+        c_.error(at("clients", {1, 1}), "clients",
+                 std::to_string(clients) + " clients in all; on the real transport every one connects from 127.0.0.1 "
+                     "to the server, and this machine has " + std::to_string(ports) +
+                     " ephemeral ports (net.ipv4.ip_local_port_range)");
+    }
+  }
+
+  // A handler-exception fault names a handler the server's pipeline has.
+  void check_fault_targets_exist(const Scenario& s) {
+    std::optional<std::vector<std::string>> names;
+    bool looked = false;
+    for (std::size_t i = 0; i < s.faults.size(); ++i) {
+      const Fault& f = s.faults[i];
+      if (f.kind != FaultKind::HandlerException) continue;
+      if (!looked) {
+        names = server_handler_names(s.server);
+        looked = true;
+      }
+      if (!names) return;  // the plan cannot be dry-run: the run will say if the fault never fired
+      if (std::find(names->begin(), names->end(), f.handler) != names->end()) continue;
+      const std::string p = "faults[" + std::to_string(i) + "].handler";
+      c_.error(at(p), p,
+               "the pipeline of server kind '" + s.server.kind + "' has no handler '" + f.handler + "'" +
+                   did_you_mean(f.handler, *names) + "; its handlers: " + join(*names));
     }
   }
 
@@ -932,12 +1012,35 @@ class Parser {
   // Rejects a key that used to be a field and is now an option, saying where
   // it goes. True when `key` was one of those.
   bool moved_to_options(const MapView& m, const Item& item, const std::vector<std::string>& moved,
-                        const std::string& owner) {
+                        const std::string& owner, const OptionSchema* schema) {
     if (std::find(moved.begin(), moved.end(), item.key) == moved.end()) return false;
-    c_.error(item.key_loc, item.value.path,
-             "'" + item.key + "' is an option of " + owner + ": write it under " + join_path(m.path(), "options") +
-                 " (options: {" + item.key + ": ...})");
+    const bool takes_it = schema != nullptr && std::any_of(schema->begin(), schema->end(),
+                                                          [&](const OptionSpec& f) { return f.name == item.key; });
+    if (takes_it)
+      c_.error(item.key_loc, item.value.path,
+               "'" + item.key + "' is an option of " + owner + ": write it under " + join_path(m.path(), "options") +
+                   " (options: {" + item.key + ": ...})");
+    else
+      c_.error(item.key_loc, item.value.path,
+               "'" + item.key + "' is not a field here, and " + owner +
+                   " has no such option either (connfail list --servers --clients --options shows each entry's "
+                   "options)");
     return true;
+  }
+
+  // An options block: `options:` with no value is an empty block (its
+  // required fields are still required).
+  void options_block(const MapView& m, const Item* it, const OptionSchema& schema, Options& out,
+                     const std::string& owner) {
+    if (it != nullptr && !it->value.node.IsNull()) {
+      read_options(it->value, schema, out, owner);
+      return;
+    }
+    const std::string opath = join_path(m.path(), "options");
+    for (const auto& f : schema)
+      if (f.required)
+        c_.error(it ? it->key_loc : m.loc(), join_path(opath, f.name),
+                 "missing required option '" + f.name + "' of " + owner + ": " + f.help);
   }
 
   // ---------------------------------------------------------------- server
@@ -969,7 +1072,7 @@ class Parser {
     const std::string owner = entry ? "server kind '" + entry->name + "'" : std::string("the server kind");
     for (const auto& item : m.items()) {
       if (std::find(server_keys().begin(), server_keys().end(), item.key) != server_keys().end()) continue;
-      if (moved_to_options(m, item, server_option_keys(), owner)) continue;
+      if (moved_to_options(m, item, server_option_keys(), owner, entry ? &entry->options : nullptr)) continue;
       c_.error(item.key_loc, item.value.path,
                "unknown key '" + item.key + "' in server" + m.suggest(item.key, server_keys()) +
                    "; allowed: " + join(server_keys()) + " (kind-specific settings go under options)");
@@ -982,14 +1085,9 @@ class Parser {
     const std::string opath = join_path(m.path(), "options");
     const std::size_t before = c_.errors.size();
     Loc options_loc = kind_loc;
-    if (const Item* it = m.get("options")) {
-      options_loc = it->value.loc;
-      if (!it->value.node.IsNull()) read_options(it->value, entry->options, srv.options, owner);
-    } else {
-      for (const auto& f : entry->options)
-        if (f.required) c_.error(m.loc(), join_path(opath, f.name), "missing required option '" + f.name + "' of " +
-                                                                        owner + ": " + f.help);
-    }
+    const Item* opts = m.get("options");
+    if (opts != nullptr) options_loc = opts->value.loc;
+    options_block(m, opts, entry->options, srv.options, owner);
     if (c_.errors.size() != before) return;
     // The kind's own checks: its factory, exactly as a run will call it.
     try {
@@ -1064,7 +1162,7 @@ class Parser {
           entry ? "client behaviour '" + entry->name + "'" : std::string("the client behaviour");
       for (const auto& item : m.items()) {
         if (std::find(client_keys().begin(), client_keys().end(), item.key) != client_keys().end()) continue;
-        if (moved_to_options(m, item, client_option_keys(), owner)) continue;
+        if (moved_to_options(m, item, client_option_keys(), owner, entry ? &entry->options : nullptr)) continue;
         c_.error(item.key_loc, item.value.path,
                  "unknown key '" + item.key + "' in a client group" + m.suggest(item.key, client_keys()) +
                      "; allowed: " + join(client_keys()) + " (behaviour-specific settings go under options)");
@@ -1100,15 +1198,9 @@ class Parser {
         const std::string opath = join_path(m.path(), "options");
         const std::size_t before = c_.errors.size();
         Loc options_loc = behaviour_loc;
-        if (const Item* it = m.get("options")) {
-          options_loc = it->value.loc;
-          if (!it->value.node.IsNull()) read_options(it->value, entry->options, g.options, owner);
-        } else {
-          for (const auto& f : entry->options)
-            if (f.required)
-              c_.error(m.loc(), join_path(opath, f.name),
-                       "missing required option '" + f.name + "' of " + owner + ": " + f.help);
-        }
+        const Item* opts = m.get("options");
+        if (opts != nullptr) options_loc = opts->value.loc;
+        options_block(m, opts, entry->options, g.options, owner);
         if (c_.errors.size() == before) {
           try {
             (void)make_client_plan(g, "", VariantContext{});
@@ -1456,19 +1548,21 @@ class Parser {
     if (const Item* it = m.get("max_open_connections"))
       if (auto n = read_int(c_, it->value, 0, std::numeric_limits<int>::max()))
         e.max_open_connections = static_cast<int>(*n);
-    if (const Item* it = m.get("ledger_counts")) {
+    for (const char* key : {"ledger_counts", "client_ledger_counts"}) {
+      const Item* it = m.get(key);
+      if (it == nullptr) continue;
+      auto& out = std::string(key) == "ledger_counts" ? e.ledger_counts : e.client_ledger_counts;
       MapView lc(c_, it->value);
-      if (lc.ok()) {
-        const auto& reasons = close_reason_names();
-        for (const auto& item : lc.items()) {
-          if (std::find(reasons.begin(), reasons.end(), item.key) == reasons.end()) {
-            c_.error(item.key_loc, item.value.path,
-                     "unknown close reason '" + item.key + "'" + did_you_mean(item.key, reasons) +
-                         "; expected one of " + join(reasons));
-            continue;
-          }
-          if (auto n = read_int(c_, item.value, 0)) e.ledger_counts[item.key] = static_cast<std::uint64_t>(*n);
+      if (!lc.ok()) continue;
+      const auto& reasons = close_reason_names();
+      for (const auto& item : lc.items()) {
+        if (std::find(reasons.begin(), reasons.end(), item.key) == reasons.end()) {
+          c_.error(item.key_loc, item.value.path,
+                   "unknown close reason '" + item.key + "'" + did_you_mean(item.key, reasons) + "; expected one of " +
+                       join(reasons));
+          continue;
         }
+        if (auto n = read_int(c_, item.value, 0)) out[item.key] = static_cast<std::uint64_t>(*n);
       }
     }
     flag("fd_delta_zero", e.fd_delta_zero);

@@ -253,6 +253,64 @@ std::string variant_not_applicable(const std::string& variant, const Scenario& s
 
 namespace {
 
+/// A loop for a dry run: time stands still, nothing ever runs.
+class StillLoop final : public netcore::EventLoop {
+ public:
+  netcore::TimePoint now() const override { return netcore::TimePoint{}; }
+  netcore::TimerId schedule(Duration, std::function<void()>) override { return ++next_; }
+  bool cancel(netcore::TimerId) override { return true; }
+  void post(std::function<void()>) override {}
+  std::size_t pending_timers() const override { return 0; }
+  bool run_until(const std::function<bool()>&, Duration) override { return false; }
+
+ private:
+  netcore::TimerId next_ = 0;
+};
+
+/// A transport for a dry run: any use is an error.
+class NoTransport final : public netcore::Transport {
+ public:
+  explicit NoTransport(netcore::EventLoop& l) : loop_(l) {}
+  netcore::EventLoop& loop() override { return loop_; }
+  std::string name() const override { return "none"; }
+  std::shared_ptr<netcore::Listener> listen(const netcore::ListenOptions&, netcore::Listener::AcceptFn) override {
+    throw std::logic_error("no transport while reading the pipeline");
+  }
+  void connect(const netcore::Address&, Duration, ConnectFn) override {
+    throw std::logic_error("no transport while reading the pipeline");
+  }
+  std::vector<netcore::SocketInfo> inventory() const override { return {}; }
+
+ private:
+  netcore::EventLoop& loop_;
+};
+
+}  // namespace
+
+std::optional<std::vector<std::string>> server_handler_names(const ServerSpec& server) {
+  try {
+    const ServerPlan plan = make_server_plan(server);
+    StillLoop loop;
+    NoTransport transport(loop);
+    netcore::ConnectionLedger ledger;
+    ServerContext ctx{loop, transport, ledger, [](Duration d) { return d; }, {"127.0.0.1", 1}, 1, 0};
+    ServerInstance instance = plan.start(ctx);
+    std::vector<std::string> names;
+    {
+      auto ch = netcore::Channel::create(loop, nullptr, ledger, netcore::Side::Server);
+      instance.child(*ch);
+      names = ch->pipeline().names();
+      ch->pipeline().remove_all();
+    }
+    if (instance.stop) instance.stop();
+    return names;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+namespace {
+
 class AcceptorLoop final : public AcceptLoop {
  public:
   explicit AcceptorLoop(std::shared_ptr<netcore::Acceptor> a) : a_(std::move(a)) {}

@@ -281,6 +281,11 @@ std::vector<std::string> variant_targets(const std::string& variant, const Scena
 /// something): the run is then not applicable (status n/a), not a pass.
 std::string variant_not_applicable(const std::string& variant, const Scenario& s);
 
+/// The names of the handlers in one child pipeline of `server` (a dry run
+/// of its plan on a loop that never runs and a transport that refuses to be
+/// used); nullopt when the plan cannot be built that way.
+std::optional<std::vector<std::string>> server_handler_names(const ServerSpec& server);
+
 /// The default accept loop: netcore::Acceptor.
 std::unique_ptr<AcceptLoop> default_accept_loop(netcore::Transport& t, netcore::ConnectionLedger& ledger,
                                                 netcore::PipelineInit init, const netcore::AcceptorOptions& o);

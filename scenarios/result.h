@@ -107,6 +107,8 @@ struct RunResult {
   std::vector<FaultEvent> faults;
   /// Server-side ledger counts by close reason, plus "open".
   std::map<std::string, std::uint64_t> ledger;
+  /// The same for every connection the clients made.
+  std::map<std::string, std::uint64_t> client_ledger;
   std::uint64_t connections_opened = 0;  // server-side channels
   std::uint64_t client_connects_ok = 0;
   std::uint64_t client_connects_failed = 0;

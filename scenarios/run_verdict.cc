@@ -123,6 +123,10 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
     const auto& e = *sc.entry;
     ++r.ledger[e.closed_at ? netcore::to_string(e.reason) : "open"];
   }
+  for (const auto& cc : in.client_conns) {
+    const auto& e = *cc.entry;
+    ++r.client_ledger[e.closed_at ? netcore::to_string(e.reason) : "open"];
+  }
   r.bytes_echoed = rc.echoed;
   r.scenario_seconds = seconds_of(s.duration + s.quiesce);
   r.trace_hash = env.trace_hash();

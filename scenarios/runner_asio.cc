@@ -41,6 +41,9 @@ class AsioEnv final : public RunnerEnv {
                                                           std::uint64_t{seed_} * 1000 + g));
   }
   Transport& client_transport(int, int) override { return t_; }
+  void server_down(bool down) override {
+    for (auto& p : proxies_) p->set_listening(!down);
+  }
   Address client_connect_address(int group, const Address&) override {
     return proxies_.at(static_cast<std::size_t>(group))->local_address();
   }

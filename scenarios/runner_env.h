@@ -35,6 +35,10 @@ class RunnerEnv {
   virtual netcore::Transport& client_transport(int group, int index) = 0;
   virtual netcore::Address client_connect_address(int group, const netcore::Address& server) = 0;
 
+  /// The server process is down (a restart) or back: a transport whose
+  /// clients reach the server through something else (the real transport's
+  /// fault proxies) makes that refuse connects too.
+  virtual void server_down(bool /*down*/) {}
   /// Starts (on = true) or ends a link fault for the given groups.
   virtual void apply_link_fault(const Fault& f, const std::vector<int>& groups, bool on) = 0;
   /// The group's hosts vanish: nothing reaches or leaves them any more.

@@ -60,6 +60,7 @@ void ServerUnderTest::restart(Duration down) {
   if (instance_.stop) instance_.stop();
   instance_ = {};
   accept_.reset();  // closes the listener (and whatever a broken loop kept)
+  rc_.env->server_down(true);
   for (auto& ch : rc_.server_ledger.open_channels()) {
     ch->pipeline().remove_all();
     ch->close();
@@ -70,6 +71,7 @@ void ServerUnderTest::restart(Duration down) {
     ++generation_;
     try {
       start_instance();
+      rc_.env->server_down(false);
     } catch (const std::exception& e) {
       rc_.result.findings.push_back(
           run_error(std::string("the server could not start again after its restart: ") + e.what()));

@@ -219,32 +219,38 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
     }
   }
 
-  // Exact ledger counts by close reason (server side).
-  if (!x.ledger_counts.empty()) {
+  // Exact ledger counts by close reason, server side and client side.
+  struct Side {
+    const char* name;
+    const std::map<std::string, std::uint64_t>* want;
+    std::vector<std::pair<const LedgerEntry*, std::string>> entries;  // (entry, group)
+  };
+  Side sides[2] = {{"server", &x.ledger_counts, {}}, {"client", &x.client_ledger_counts, {}}};
+  for (const auto& sc : in.server_conns) sides[0].entries.emplace_back(sc.entry, sc.group);
+  for (const auto& cc : in.client_conns) sides[1].entries.emplace_back(cc.entry, cc.group);
+  for (const auto& side : sides) {
+    if (side.want->empty()) continue;
     std::map<std::string, std::uint64_t> counts;
-    for (const auto& sc : in.server_conns) {
-      const auto& e = *sc.entry;
-      ++counts[e.closed_at ? netcore::to_string(e.reason) : "open"];
-    }
-    for (const auto& [reason, want] : x.ledger_counts) {
+    for (const auto& [e, g] : side.entries) ++counts[e->closed_at ? netcore::to_string(e->reason) : "open"];
+    for (const auto& [reason, want] : *side.want) {
       const std::uint64_t got = counts.count(reason) ? counts.at(reason) : 0;
       if (got == want) continue;
       Finding f;
       f.kind = "ledger-count";
-      f.evidence = "ledger";
+      f.evidence = side.name == std::string("server") ? "ledger" : "client";
       // The counts first, then the entries that explain the difference:
       // too few means some ended otherwise (those are listed); too many
       // lists the extra ones of this reason.
       std::string all;
       for (const auto& [other, n] : counts) all += (all.empty() ? "" : ", ") + std::to_string(n) + " " + other;
-      f.message = "server ledger: " + (all.empty() ? std::string("no connections") : all) + "; expected exactly " +
-                  std::to_string(want) + " " + (reason == "open" ? std::string("still open") : "closed with reason '" + reason + "'") +
-                  ", got " + std::to_string(got);
+      f.message = std::string(side.name) + " ledger: " + (all.empty() ? std::string("no connections") : all) +
+                  "; expected exactly " + std::to_string(want) + " " +
+                  (reason == "open" ? std::string("still open") : "closed with reason '" + reason + "'") + ", got " +
+                  std::to_string(got);
       std::size_t listed = 0, skipped = 0;
-      for (const auto& sc : in.server_conns) {
-        const auto& e = *sc.entry;
-        const std::string r = e.closed_at ? netcore::to_string(e.reason) : "open";
-        const bool expected_reason = x.ledger_counts.count(r) != 0;
+      for (const auto& [e, g] : side.entries) {
+        const std::string r = e->closed_at ? netcore::to_string(e->reason) : "open";
+        const bool expected_reason = side.want->count(r) != 0;
         const bool relevant = got < want ? !expected_reason : r == reason;
         if (!relevant) continue;
         if (listed >= 20) {
@@ -252,8 +258,7 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
           continue;
         }
         ++listed;
-        for (auto& line : entry_history(e, scale))
-          f.history.push_back(line + (sc.group.empty() ? "" : " [group " + sc.group + "]"));
+        for (auto& line : entry_history(*e, scale)) f.history.push_back(line + (g.empty() ? "" : " [group " + g + "]"));
       }
       if (skipped > 0) f.history.push_back("... and " + std::to_string(skipped) + " more like these");
       out.push_back(std::move(f));

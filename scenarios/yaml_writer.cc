@@ -273,6 +273,7 @@ class Writer {
     const bool any = e.no_orphans != d.no_orphans || grace_differs || e.half_open_reaped_within_grace ||
                      e.healthy_clients_never_closed != d.healthy_clients_never_closed ||
                      e.max_open_connections != d.max_open_connections || !e.ledger_counts.empty() ||
+                     !e.client_ledger_counts.empty() ||
                      e.fd_delta_zero != d.fd_delta_zero || e.no_pending_timers != d.no_pending_timers ||
                      e.reconnect.has_value();
     if (!any) return;
@@ -291,6 +292,11 @@ class Writer {
     if (!e.ledger_counts.empty()) {
       out_ << YAML::Key << "ledger_counts" << YAML::Value << YAML::BeginMap;
       for (const auto& [reason, n] : e.ledger_counts) kv_int(reason.c_str(), n);
+      out_ << YAML::EndMap;
+    }
+    if (!e.client_ledger_counts.empty()) {
+      out_ << YAML::Key << "client_ledger_counts" << YAML::Value << YAML::BeginMap;
+      for (const auto& [reason, n] : e.client_ledger_counts) kv_int(reason.c_str(), n);
       out_ << YAML::EndMap;
     }
     if (e.fd_delta_zero != d.fd_delta_zero) kv_bool("fd_delta_zero", e.fd_delta_zero);

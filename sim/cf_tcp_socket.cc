@@ -275,4 +275,14 @@ uint32_t CfTcpSocket::RxBufferedBytes() const { return m_tcb->m_rxBuffer->Size()
 
 ns3::SequenceNumber32 CfTcpSocket::RcvNxt() const { return m_tcb->m_rxBuffer->NextRxSequence(); }
 
+void CfTcpSocket::ReTxTimeout() {
+  // ns-3 3.37's ReTxTimeout gives up when m_dataRetrCount is 0 (after
+  // DataRetries retransmissions) with NotifyErrorClose() and no errno, which
+  // is indistinguishable from a reset; the error close callback runs inside
+  // this call, so the flag is set exactly while it can.
+  m_givingUp = m_dataRetrCount == 0 && m_state != ns3::TcpSocket::SYN_SENT;
+  TcpSocketBase::ReTxTimeout();
+  m_givingUp = false;
+}
+
 }  // namespace connfail::sim

@@ -72,6 +72,10 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   bool is_listener = false;
   /// Set when a connect was answered with RST.
   bool refused = false;
+  /// True while ns-3 gives up on this connection because its data (or FIN)
+  /// retransmissions are exhausted: the error close it reports then is a
+  /// time-out (Linux: ETIMEDOUT), not the reset its unset errno reads as.
+  bool GivingUp() const { return m_givingUp; }
   /// Listener: may one more connection join its accept queue now? Forked
   /// children inherit it. While it says no, a SYN_RCVD child drops the ACK
   /// that would complete its handshake (Linux: tcp_v4_syn_recv_sock fails
@@ -90,8 +94,11 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   /// In FIN_WAIT_1/FIN_WAIT_2, a segment that fills the last gap before an
   /// out-of-order FIN must not move the socket to CLOSE_WAIT (see the .cc).
   void ReceivedData(ns3::Ptr<ns3::Packet> packet, const ns3::TcpHeader& tcpHeader) override;
+  /// Marks a give-up (see GivingUp()), then lets ns-3 retransmit or give up.
+  void ReTxTimeout() override;
 
  private:
+  bool m_givingUp = false;
   void HookState();
   void Detach();  // no owner, no callbacks
   void OnState(ns3::TcpSocket::TcpStates_t from, ns3::TcpSocket::TcpStates_t to);

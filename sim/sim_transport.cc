@@ -170,10 +170,13 @@ class SimSocket final : public netcore::Socket, public std::enable_shared_from_t
     });
   }
   void OnErrorClose(ns3::Ptr<ns3::Socket>) {
-    t_.ns3_loop().dispatch([&] {
+    // Retransmissions exhausted (a dark peer, a long partition, 100% loss)
+    // are a time-out; otherwise a reset. ns-3 sets no errno on a give-up,
+    // so ask the socket while the give-up is under way.
+    const bool timed_out = sock_->GivingUp() || sock_->GetErrno() != ns3::Socket::ERROR_NOTERROR;
+    t_.ns3_loop().dispatch([&, timed_out] {
       trace("error");
-      // Retransmissions exhausted (a dark peer) or a reset.
-      fail(sock_->GetErrno() == ns3::Socket::ERROR_NOTERROR ? SocketError::Reset : SocketError::TimedOut);
+      fail(timed_out ? SocketError::TimedOut : SocketError::Reset);
     });
   }
 

@@ -177,7 +177,8 @@ INSTANTIATE_TEST_SUITE_P(
                     VariantCase{"idle-last", "idle-handler-order", TransportKind::Sim, {"healthy-closed"}},
                     VariantCase{"slow-heartbeat", "heartbeat-jitter", TransportKind::Sim, {"healthy-closed"}},
                     VariantCase{"timer-leak", "rst-clients", TransportKind::Sim, {"pending-timers"}},
-                    VariantCase{"reconnect-gives-up", "reconnect-storm", TransportKind::Sim, {"not-reconnected"}}),
+                    VariantCase{"reconnect-gives-up", "reconnect-storm", TransportKind::Sim, {"not-reconnected"}},
+                    VariantCase{"reconnect-gives-up", "reconnect-storm", TransportKind::Asio, {"not-reconnected"}}),
     variant_name);
 
 // The checks no variant above exercises, each shown to fail on a scenario

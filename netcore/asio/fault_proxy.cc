@@ -559,19 +559,29 @@ std::shared_ptr<FaultProxy> FaultProxy::start(Transport& transport, Address list
   AcceptorOptions ao;
   ao.listen.address = std::move(listen);
   ao.child.label = "fault-proxy";
-  fp->acceptor_ = Acceptor::start(
-      transport, core->ledger,
-      [core, proxy_init](Channel& ch) {
-        auto conn = core->new_conn(ch);
-        // Nearest the head: every write towards the client passes it.
-        ch.pipeline().add_last(fault_detail::kStageName,
-                               std::make_shared<ToxicStage>(core, conn, Direction::Downstream));
-        proxy_init(ch);
-      },
-      ao);
+  fp->child_init_ = [core, proxy_init](Channel& ch) {
+    auto conn = core->new_conn(ch);
+    // Nearest the head: every write towards the client passes it.
+    ch.pipeline().add_last(fault_detail::kStageName, std::make_shared<ToxicStage>(core, conn, Direction::Downstream));
+    proxy_init(ch);
+  };
+  fp->acceptor_ = Acceptor::start(transport, core->ledger, fp->child_init_, ao);
   fp->local_ = fp->acceptor_->local_address();
   core->listen_port = fp->local_.port;
+  ao.listen.address = fp->local_;  // listening again takes the same port
+  fp->acceptor_options_ = ao;
   return fp;
+}
+
+void FaultProxy::set_listening(bool on) {
+  if (core_->closed) return;
+  if (!on) {
+    if (acceptor_) acceptor_->close();
+    acceptor_.reset();
+    return;
+  }
+  if (acceptor_) return;
+  acceptor_ = Acceptor::start(transport_, core_->ledger, child_init_, acceptor_options_);
 }
 
 const ConnectionLedger& FaultProxy::ledger() const { return core_->ledger; }

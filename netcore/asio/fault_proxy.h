@@ -141,6 +141,12 @@ class FaultProxy {
 
   FaultProxyCounters counters() const;
 
+  /// Off: the proxy stops listening (a connect to its port is refused, as
+  /// one to a server that is down); the connections it holds are left
+  /// alone. On: it listens again on the same port. A server restart behind
+  /// the proxy looks, to the clients, as the restart itself would.
+  void set_listening(bool on);
+
   /// Closes the listener and every proxied connection (both sides, FIN),
   /// dropping anything the toxics still hold. Idempotent.
   void close();
@@ -154,6 +160,8 @@ class FaultProxy {
   Transport& transport_;
   std::shared_ptr<Core> core_;
   std::shared_ptr<Acceptor> acceptor_;
+  PipelineInit child_init_;
+  AcceptorOptions acceptor_options_;
   Address local_;
   Address upstream_;
 };
