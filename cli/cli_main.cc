@@ -341,6 +341,22 @@ struct ListWhat {
   bool servers = false, clients = false, variants = false, options = false;
 };
 
+/// The width that fits every name (a user's long names do not run into
+/// their descriptions).
+int name_width(const std::vector<std::string>& names) {
+  std::size_t w = 22;
+  for (const auto& n : names) w = std::max(w, n.size() + 1);
+  return static_cast<int>(w);
+}
+
+/// One line: folded YAML descriptions end with a newline.
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  for (auto& c : text)
+    if (c == '\n') c = ' ';
+  return text;
+}
+
 int cmd_list(const std::vector<std::string>& paths, const ListWhat& what) {
   const Registry& reg = Registry::global();
   if (what.servers || what.clients || what.variants) {
@@ -351,7 +367,7 @@ int cmd_list(const std::vector<std::string>& paths, const ListWhat& what) {
         std::string ts;
         for (auto t : e->transports) ts += (ts.empty() ? " [" : ", ") + std::string(to_string(t));
         if (!ts.empty()) ts += " only]";
-        std::printf("  %-22s %s%s\n", n.c_str(), e->description.c_str(), ts.c_str());
+        std::printf("  %-*s %s%s\n", name_width(reg.server_names()), n.c_str(), e->description.c_str(), ts.c_str());
         if (what.options) print_options(e->options, "");
       }
     }
@@ -359,7 +375,7 @@ int cmd_list(const std::vector<std::string>& paths, const ListWhat& what) {
       std::printf("%sclient behaviours (clients: [{behaviour: NAME, options: {...}}]):\n", what.servers ? "\n" : "");
       for (const auto& n : reg.client_names()) {
         const ClientBehaviourEntry* e = reg.client(n);
-        std::printf("  %-22s %s\n", n.c_str(), e->description.c_str());
+        std::printf("  %-*s %s\n", name_width(reg.client_names()), n.c_str(), e->description.c_str());
         if (what.options) print_options(e->options, "");
       }
     }
@@ -371,7 +387,8 @@ int cmd_list(const std::vector<std::string>& paths, const ListWhat& what) {
         std::string on;
         for (const auto& k : v->server_kinds) on += (on.empty() ? "" : ", ") + (k == "*" ? "every server kind" : "server " + k);
         for (const auto& b : v->client_behaviours) on += (on.empty() ? "" : ", ") + ("client " + b);
-        std::printf("  %-22s %s (changes: %s)\n", n.c_str(), v->description.c_str(), on.c_str());
+        std::printf("  %-*s %s (changes: %s)\n", name_width(reg.variant_names()), n.c_str(), v->description.c_str(),
+                    on.c_str());
       }
     }
     return kPass;
@@ -383,7 +400,8 @@ int cmd_list(const std::vector<std::string>& paths, const ListWhat& what) {
   for (const auto& s : scenarios) {
     std::string ts;
     for (auto t : s.transports) ts += (ts.empty() ? "" : ",") + std::string(to_string(t));
-    std::printf("%-36s %-9s %-12s %s\n", s.name.c_str(), ts.c_str(), s.server.kind.c_str(), s.description.c_str());
+    std::printf("%-36s %-9s %-12s %s\n", s.name.c_str(), ts.c_str(), s.server.kind.c_str(),
+                one_line(s.description).c_str());
   }
   return kPass;
 }

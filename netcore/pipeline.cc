@@ -286,6 +286,14 @@ bool Pipeline::remove(const std::string& name) {
   return true;
 }
 
+std::shared_ptr<Handler> Pipeline::take(const std::string& name) {
+  Context* c = find(name);
+  if (!c) return nullptr;
+  std::shared_ptr<Handler> h = c->handler_;
+  remove(name);
+  return h;
+}
+
 void Pipeline::remove_all() {
   while (head_->next_ != tail_) remove(head_->next_->name_);
 }

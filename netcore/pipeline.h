@@ -93,6 +93,10 @@ class Pipeline {
   Pipeline& add_after(const std::string& base, std::string name, std::shared_ptr<Handler> h);
   /// Removes a handler; handler_removed is called. Returns false if absent.
   bool remove(const std::string& name);
+  /// Removes a handler and returns it (null if absent), as Netty's
+  /// pipeline.remove(name) does: it can be added again elsewhere (a handler
+  /// that allows being added twice).
+  std::shared_ptr<Handler> take(const std::string& name);
   Handler* get(const std::string& name) const;
   template <class T>
   T* get_as(const std::string& name) const {

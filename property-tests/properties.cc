@@ -50,6 +50,14 @@ std::string unusable(Property p, const Target& t) {
     return "server kind '" + t.server_kind + "' is not registered";
   if (scenarios::Registry::global().client(t.client_behaviour) == nullptr)
     return "client behaviour '" + t.client_behaviour + "' is not registered";
+  if (p == Property::ClientsComeBack) {
+    try {
+      if (!scenarios::make_client_plan(scenarios::ClientGroup::of("g", t.client_behaviour), "", {}).reconnect)
+        return "client behaviour '" + t.client_behaviour + "' does not reconnect (its plan has no reconnect policy)";
+    } catch (const std::exception& e) {
+      return "client behaviour '" + t.client_behaviour + "' cannot be built: " + e.what();
+    }
+  }
   if (p == Property::HalfOpenReaped) {
     scenarios::ServerSpec spec = scenarios::ServerSpec::of(t.server_kind);
     if (!t.server_options.values().empty()) spec.options = t.server_options;
@@ -70,7 +78,11 @@ std::string unusable(Property p, const Target& t) {
   const Shape shape = shape_of(p);
   const std::string dir = options.failures_dir.empty() ? failures_dir() : options.failures_dir;
   rc::detail::TestParams params = rc::detail::configuration().testParams;
-  if (options.max_success > 0) params.maxSuccess = options.max_success;
+  // RC_PARAMS's max_success wins over the test's own default (a nightly job
+  // raises the count without editing the test).
+  const char* env = std::getenv("RC_PARAMS");
+  const bool env_count = env != nullptr && std::string(env).find("max_success") != std::string::npos;
+  if (options.max_success > 0 && !env_count) params.maxSuccess = options.max_success;
   rc::detail::TestMetadata meta;
   meta.id = meta.description = std::string(to_string(p)) + (t.builtin() ? "" : " for " + t.server_kind);
   std::string file;
@@ -101,6 +113,7 @@ std::string unusable(Property p, const Target& t) {
   if (!invalid.empty())
     return ::testing::AssertionFailure() << "property '" << to_string(p)
                                          << "': a generated scenario is invalid for this target: " << invalid;
+  forget_counterexample();  // another property's counterexample stays on disk
   file = write_counterexample(to_string(p), last, options.variant, last_why, dir, t.cli);
   auto out = ::testing::AssertionFailure();
   out << "property '" << to_string(p) << "' violated after " << failure.numSuccess

@@ -57,7 +57,8 @@ enum class Property {
 const char* to_string(Property p);
 
 struct CheckOptions {
-  /// Cases to try (0: RapidCheck's default or RC_PARAMS's max_success).
+  /// Cases to try (0: RapidCheck's default). RC_PARAMS's max_success, when
+  /// set, wins over this.
   int max_success = 0;
   /// Where the counterexample goes ("" = failures_dir()).
   std::string failures_dir;

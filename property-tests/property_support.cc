@@ -223,6 +223,8 @@ std::string write_counterexample(const std::string& property, const Scenario& s,
   return path;
 }
 
+void forget_counterexample() { g_current_file.clear(); }
+
 void hold(const std::string& property, const Scenario& s, const Check& check, const std::string& variant,
           const std::string& cli) {
   // A generator bug, not a property violation: say so loudly.

@@ -66,6 +66,11 @@ std::string write_counterexample(const std::string& property, const scenarios::S
                                  const std::string& variant, const Violations& why,
                                  const std::string& dir = failures_dir(), const std::string& cli = "connfail");
 
+/// Forgets the counterexample written last, so that the next one written
+/// does not replace it on disk (shrinking keeps only the smallest of one
+/// property's; a new property starts afresh).
+void forget_counterexample();
+
 /// The property body every RC_GTEST_PROP uses: runs, checks, and on a
 /// violation writes the counterexample (the last one written during
 /// shrinking is the smallest) and fails the case.

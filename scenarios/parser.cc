@@ -1687,6 +1687,23 @@ ParseResult parse_scenario_text(const std::string& text, const std::string& file
   return result;
 }
 
+std::vector<TransportKind> declared_transports(const std::string& path) {
+  std::vector<TransportKind> out;
+  try {
+    const YAML::Node root = YAML::LoadFile(path);
+    const YAML::Node ts = root.IsMap() ? root["transports"] : YAML::Node();
+    if (ts && ts.IsSequence())
+      for (const auto& t : ts) {
+        if (!t.IsScalar()) continue;
+        if (t.Scalar() == "sim") out.push_back(TransportKind::Sim);
+        if (t.Scalar() == "asio") out.push_back(TransportKind::Asio);
+      }
+  } catch (const std::exception&) {
+  }
+  if (out.empty()) out.push_back(TransportKind::Sim);
+  return out;
+}
+
 ParseResult parse_scenario_file(const std::string& path) {
   ParseResult result;
   try {

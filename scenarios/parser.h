@@ -34,6 +34,11 @@ ParseResult parse_scenario_text(const std::string& text, const std::string& file
 /// Reads and parses `path`; a missing or unreadable file is one error.
 ParseResult parse_scenario_file(const std::string& path);
 
+/// The transports a scenario file declares (its top-level `transports:`),
+/// read without validating anything else (no registry needed: safe from a
+/// static initializer). [sim] when it says none or cannot be read.
+std::vector<TransportKind> declared_transports(const std::string& path);
+
 /// The scenario as YAML that parse_scenario_text accepts and that gives back
 /// an equal Scenario (property tests write counterexamples with it).
 std::string to_yaml(const Scenario& s);

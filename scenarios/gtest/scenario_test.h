@@ -61,8 +61,10 @@ struct RunSpec {
 
 /// Registers, into GoogleTest, one `passes` test per scenario file under
 /// `path` (a file, or a directory's *.yaml) and per transport the file
-/// declares, named "<suite>.<file stem>_<transport>". A file that does not
-/// parse still gets a test (which fails with the parse errors). Returns
+/// declares, named "<suite>.<file stem>_<transport>". Only the file's
+/// `transports:` is read now; the file is parsed when its test runs, so a
+/// server kind registered by another static initializer is known by then,
+/// and a file that does not parse fails its test with the errors. Returns
 /// true, for use in a static initializer.
 bool register_scenario_tests(const std::string& suite, const std::string& path);
 

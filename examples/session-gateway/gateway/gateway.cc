@@ -143,6 +143,30 @@ bool register_gateway() {
     ok = connfail::register_variant(std::move(v)) && ok;
   }
   // [end-snippet]
+  {
+    connfail::VariantEntry v;
+    v.name = "gateway-sessions-after-ping";
+    v.description =
+        "the session handler placed after the PING responder, which consumes every PING: a client that only "
+        "heartbeats never refreshes its session and is reaped while healthy";
+    v.server_kinds = {"gateway"};
+    v.server_plan = [](const connfail::Options&, connfail::ServerPlan plan) {
+      auto start = plan.start;
+      plan.start = [start](connfail::ServerContext& ctx) {
+        connfail::ServerInstance server = start(ctx);
+        auto child = server.child;
+        server.child = [child](Channel& ch) {
+          child(ch);
+          // BUG: after the responder, the session handler never sees a PING.
+          auto sessions = ch.pipeline().take("sessions");
+          ch.pipeline().add_after("heartbeat", "sessions", sessions);
+        };
+        return server;
+      };
+      return plan;
+    };
+    ok = connfail::register_variant(std::move(v)) && ok;
+  }
   return ok;
 }
 

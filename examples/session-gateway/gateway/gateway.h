@@ -7,6 +7,7 @@
 //   server kind  gateway                    (options: session_timeout, reap_every)
 //   client       gateway-client             (logs in with a stable id, heartbeats, reconnects)
 //   variant      gateway-relogin-kills-new  (the known bug, see SessionManager::login)
+//   variant      gateway-sessions-after-ping (the session handler after the PING responder)
 #pragma once
 
 #include <memory>

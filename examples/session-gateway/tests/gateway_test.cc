@@ -46,6 +46,17 @@ TEST(Gateway, ReloginBugFailsOnAsio) {
 }
 // [end-snippet]
 
+// The pipeline-order bug: PINGs never reach the session handler.
+TEST(Gateway, SessionsAfterPingFailsOnSim) {
+  EXPECT_TRUE(connfail::gtest::fails_with(scenario("heartbeat-only"), sim, "gateway-sessions-after-ping",
+                                          "healthy-closed"));
+}
+
+TEST(Gateway, SessionsAfterPingFailsOnAsio) {
+  EXPECT_TRUE(connfail::gtest::fails_with(scenario("heartbeat-only"), asio, "gateway-sessions-after-ping",
+                                          "healthy-closed"));
+}
+
 // [snippet:target]
 connfail::props::Target gateway_target() {
   auto t = connfail::props::Target::of("gateway", "gateway-client");
