@@ -102,6 +102,7 @@ constexpr StateStyle kStates[] = {
 };
 constexpr const char* kExtraColours[] = {"#76b7b2", "#b6992d", "#499894", "#d37295", "#a0cbe8", "#ffbe7d", "#86bcb6"};
 constexpr const char* kChannelsColour = "#1f2328";
+constexpr const char* kBackendColour = "#8250df";
 
 struct Series {
   std::string state;
@@ -209,7 +210,7 @@ std::string plot_svg(const RunResult& r, std::size_t budget, const std::string& 
   }
   if (!(xmax > 0)) xmax = 1;
   int ymax_data = 0;
-  for (const auto& s : r.samples) ymax_data = std::max({ymax_data, total_of(s), s.open_channels});
+  for (const auto& s : r.samples) ymax_data = std::max({ymax_data, total_of(s), s.open_channels, s.open_backend_channels});
   const double ystep = nice_step(std::max(1, ymax_data) / 5.0, true);
   const double ymax = std::max(ystep, std::ceil(std::max(1, ymax_data) / ystep) * ystep);
   const double xstep = nice_step(xmax / 10.0);
@@ -269,7 +270,13 @@ std::string plot_svg(const RunResult& r, std::size_t budget, const std::string& 
   if (!r.samples.empty()) {
     int cmax = 0;
     for (const auto& s : r.samples) cmax = std::max(cmax, s.open_channels);
-    legend.push_back({kChannelsColour, fmt::format("open channels (ledger)  max {}, end {}", cmax, r.samples.back().open_channels), true, false, false});
+    legend.push_back({kChannelsColour, fmt::format("open channels (server ledger)  max {}, end {}", cmax, r.samples.back().open_channels), true, false, false});
+    int bmax = 0;
+    for (const auto& s : r.samples) bmax = std::max(bmax, s.open_backend_channels);
+    if (bmax > 0)
+      legend.push_back({kBackendColour,
+                        fmt::format("open backend channels  max {}, end {}", bmax, r.samples.back().open_backend_channels),
+                        true, false, false});
   }
   bool any_band = false, any_instant = false;
   for (const auto& p : placed) (is_interval(*p.f) ? any_band : any_instant) = true;
@@ -351,8 +358,18 @@ std::string plot_svg(const RunResult& r, std::size_t budget, const std::string& 
     for (std::size_t i = 0; i < pts.size(); ++i) d += fmt::format("{}{} {}", i ? "L" : "M", num(X(pts[i]->t)), num(Y(pts[i]->open_channels)));
     if (pts.size() == 1) d += fmt::format("L{} {}", num(X(xmax)), num(Y(pts[0]->open_channels)));
     o += fmt::format(
-        "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" stroke-dasharray=\"5 3\" stroke-linejoin=\"round\"><title>open channels (ledger)</title></path>\n",
+        "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" stroke-dasharray=\"5 3\" stroke-linejoin=\"round\"><title>open channels (server ledger)</title></path>\n",
         d, kChannelsColour);
+    bool backend = false;
+    for (const auto* p : pts) backend = backend || p->open_backend_channels > 0;
+    if (backend) {
+      std::string b;
+      for (std::size_t i = 0; i < pts.size(); ++i)
+        b += fmt::format("{}{} {}", i ? "L" : "M", num(X(pts[i]->t)), num(Y(pts[i]->open_backend_channels)));
+      o += fmt::format(
+          "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" stroke-dasharray=\"2 2\" stroke-linejoin=\"round\"><title>open backend channels</title></path>\n",
+          b, kBackendColour);
+    }
   }
   o += "</g>\n";
 

@@ -71,7 +71,9 @@ json sample_json(const Sample& s) {
 }
 
 json fault_json(const FaultEvent& f) {
-  return json{{"start", seconds_json(f.start)}, {"end", seconds_json(f.end)}, {"kind", f.kind}, {"target", f.target}};
+  json j{{"start", seconds_json(f.start)}, {"end", seconds_json(f.end)}, {"kind", f.kind}, {"target", f.target}};
+  if (!f.label.empty()) j["label"] = f.label;
+  return j;
 }
 
 json run_json(const RunResult& r) {
@@ -244,6 +246,7 @@ FaultEvent parse_fault(const json& j, const std::string& where) {
   f.start = as_seconds(*member(j, "start", where, true), path_of(where, "start"));
   const json* end = member(j, "end", where, false);
   f.end = end ? as_seconds(*end, path_of(where, "end")) : f.start;
+  f.label = opt_string(j, "label", where);
   return f;
 }
 
@@ -414,6 +417,10 @@ std::string findings_text(const RunResult& r) {
     for (const auto& fs : f.faults_seen) out += fmt::format("  fault seen: {}\n", fs);
   }
   if (r.findings.empty()) out += "the run failed without a finding (see report.json)\n";
+  if (!r.faults.empty()) {
+    out += "faults in this run:\n";
+    for (const auto& f : r.faults) out += fmt::format("  {}\n", f.label.empty() ? f.kind + " (" + f.target + ")" : f.label);
+  }
   return out;
 }
 

@@ -51,7 +51,26 @@ bool disruptive(FaultKind k) {
 }  // namespace
 
 std::string fault_label(const Fault& f) {
-  return std::string(to_string(f.kind)) + " at " + format_duration(f.at) +
+  // What tells two faults of one kind apart.
+  std::string what;
+  auto num = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return std::string(buf);
+  };
+  switch (f.kind) {
+    case FaultKind::HandlerException:
+      what = " (handler " + f.handler + ", event " + f.event + ", " +
+             (f.nth > 0 ? "nth " + std::to_string(f.nth) : "probability " + num(f.probability)) + ")";
+      break;
+    case FaultKind::AcceptFailure:
+      what = std::string(" (") + (f.every > 0 ? "every " + std::to_string(f.every) : "probability " + num(f.probability)) + ")";
+      break;
+    case FaultKind::Loss:
+    case FaultKind::BurstLoss: what = " (rate " + num(f.rate) + ")"; break;
+    default: break;
+  }
+  return std::string(to_string(f.kind)) + what + " at " + format_duration(f.at) +
          (f.duration > Duration::zero() ? " for " + format_duration(f.duration) : "") + " (" + target_of(f) + ")";
 }
 
@@ -87,6 +106,7 @@ void schedule_faults(RunContext& rc, ServerUnderTest& server, Workload& workload
     if (permanent(f.kind)) ev.end = run_end;
     ev.kind = to_string(f.kind);
     ev.target = target;
+    ev.label = fault_label(f);
     rc.result.faults.push_back(ev);
     const std::string label = fault_label(f);
     if (target == "all" || target == "server")

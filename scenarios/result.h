@@ -54,6 +54,9 @@ struct FaultEvent {
   double end = 0;    // == start for instantaneous faults; == run end for "until the end"
   std::string kind;  // to_string(FaultKind)
   std::string target;  // "all", group names, "server"
+  /// "handler-exception (handler echo, event read, nth 3) at 2s (server)":
+  /// what tells it from another fault of its kind.
+  std::string label;
 };
 
 /// What one client sent and got back (echo and heartbeat clients with

@@ -54,7 +54,7 @@ RunResult passing_run() {
     s.open_channels = est;
     r.samples.push_back(s);
   }
-  r.faults = {{20, 90, "half-open", "a"}, {30, 30, "rst", "b"}};
+  r.faults = {{20, 90, "half-open", "a", ""}, {30, 30, "rst", "b", ""}};
   return r;
 }
 
@@ -92,7 +92,7 @@ RunResult failing_run() {
     s.open_channels = 3;
     r.samples.push_back(s);
   }
-  r.faults = {{30, 30, "rst", "b"}, {10, 25, "partition", "a"}};
+  r.faults = {{30, 30, "rst", "b", ""}, {10, 25, "partition", "a", ""}};
   return r;
 }
 
