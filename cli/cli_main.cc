@@ -37,6 +37,17 @@ constexpr int kInconclusive = 3;
 /// The program's name as it was called (a user's own CLI built on cli_main
 /// is not called connfail): every message starts with it.
 std::string g_prog = "connfail";
+/// What a scenario may ask for; --max-work and --max-real-time raise it.
+ParseLimits g_limits;
+std::string g_max_real_time;
+
+/// Adds the limit options to a subcommand that reads scenarios.
+void add_limit_options(CLI::App* c) {
+  c->add_option("--max-work", g_limits.max_work,
+                "Largest run allowed: connections x scenario seconds (default 1e8; a run this size takes hours on sim)");
+  c->add_option("--max-real-time", g_max_real_time,
+                "Longest real-transport run allowed, wall time: (duration + quiesce) x time_scale (default 1h)");
+}
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
@@ -149,7 +160,7 @@ bool expand_paths(const std::vector<std::string>& paths, std::vector<std::string
 bool load_all(const std::vector<std::string>& files, std::vector<Scenario>& out) {
   bool ok = true;
   for (const auto& f : files) {
-    ParseResult pr = parse_scenario_file(f);
+    ParseResult pr = parse_scenario_file(f, g_limits);
     if (!pr.ok()) {
       ok = false;
       for (const auto& e : pr.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -184,6 +195,101 @@ std::vector<TransportKind> transports_for(const Scenario& s, const std::string& 
     if (filter.empty() || filter == "both" || filter == to_string(t)) ts.push_back(t);
   }
   return ts;
+}
+
+/// Why `s` does not run on `t`, which it does not declare.
+std::string skip_reason(const Scenario& s, TransportKind t) {
+  for (const auto& f : s.faults) {
+    const bool sim_only = f.kind == FaultKind::Loss || f.kind == FaultKind::BurstLoss ||
+                          f.kind == FaultKind::GilbertElliott || f.kind == FaultKind::ServerVanish;
+    const bool real_only = f.kind == FaultKind::Latency || f.kind == FaultKind::Bandwidth;
+    if (t == TransportKind::Asio && sim_only)
+      return std::string("its ") + to_string(f.kind) + " fault runs on the simulated transport only";
+    if (t == TransportKind::Sim && real_only)
+      return std::string("its ") + to_string(f.kind) + " fault runs on the real transport only";
+  }
+  std::string declared;
+  for (auto d : s.transports) declared += (declared.empty() ? "" : ", ") + std::string(to_string(d));
+  return "the scenario declares transports: [" + declared + "]";
+}
+
+/// The (scenario, transport) pairs `--transport` asked for that the
+/// scenario does not declare: said in the terminal and in the report.
+void note_skips(const Scenario& s, const std::string& filter, Report& report) {
+  if (filter.empty()) return;
+  for (auto t : {TransportKind::Sim, TransportKind::Asio}) {
+    if (filter != "both" && filter != to_string(t)) continue;
+    if (std::find(s.transports.begin(), s.transports.end(), t) != s.transports.end()) continue;
+    Skipped k{s.name, s.file, t, skip_reason(s, t)};
+    std::printf("skip  %-36s [%s]  %s\n", s.name.c_str(), to_string(t), k.reason.c_str());
+    report.skipped.push_back(std::move(k));
+  }
+}
+
+/// Everything a run will write must be writable before anything runs:
+/// otherwise the runs happen and the reports fail at the end. Creates the
+/// directories it needs (and removes them again if a check fails).
+bool preflight(const RunSelection& sel) {
+  std::vector<fs::path> created;
+  auto undo = [&] {
+    std::error_code ec;
+    for (auto it = created.rbegin(); it != created.rend(); ++it) fs::remove(*it, ec);
+  };
+  auto dir_ok = [&](const fs::path& dir, const char* what) {
+    std::error_code ec;
+    if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+      errorf("%s %s is not a directory\n", what, dir.string().c_str());
+      return false;
+    }
+    // The first missing ancestor is what creating it leaves behind.
+    fs::path first_missing;
+    for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) first_missing = p;
+    if (!fs::exists(dir, ec)) {
+      fs::create_directories(dir, ec);
+      if (ec) {
+        errorf("cannot create %s %s: %s\n", what, dir.string().c_str(), ec.message().c_str());
+        return false;
+      }
+      created.push_back(first_missing);
+    }
+    const fs::path probe = dir / ".connfail-write-test";
+    {
+      std::ofstream f(probe);
+      if (!f) {
+        errorf("cannot write in %s %s\n", what, dir.string().c_str());
+        return false;
+      }
+    }
+    fs::remove(probe, ec);
+    return true;
+  };
+  const fs::path out = sel.out.empty() ? fs::path(".") : fs::path(sel.out);
+  bool ok = dir_ok(out, "the report directory (--out)");
+  if (ok)
+    for (const char* name : {"report.json", "report.md", "index.html", "junit.xml"}) {
+      std::error_code ec;
+      if (name == std::string("junit.xml") && !sel.junit.empty()) continue;
+      if (fs::is_directory(out / name, ec)) {
+        errorf("%s is a directory: the report cannot be written there\n", (out / name).string().c_str());
+        ok = false;
+      }
+    }
+  if (ok && !sel.junit.empty()) {
+    std::error_code ec;
+    const fs::path j(sel.junit);
+    if (fs::is_directory(j, ec)) {
+      errorf("--junit %s is a directory\n", sel.junit.c_str());
+      ok = false;
+    } else if (j.has_parent_path()) {
+      ok = dir_ok(j.parent_path(), "the JUnit file's directory (--junit)");
+    }
+  }
+  if (ok && !sel.pcap_dir.empty()) ok = dir_ok(sel.pcap_dir, "the pcap directory (--pcap)");
+  if (!ok) {
+    undo();
+    errorf("nothing was run\n");
+  }
+  return ok;
 }
 
 void print_run(const RunResult& r, bool quiet) {
@@ -255,16 +361,22 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
     return kBadInput;
   }
   if (!sel.variant.empty() && !is_known_variant(sel.variant)) {
-    errorf("unknown variant '%s' (see connfail list --variants)\n", sel.variant.c_str());
+    errorf("unknown variant '%s' (see %s list --variants)\n", sel.variant.c_str(), g_prog.c_str());
     return kBadInput;
   }
   if (!variant_applies_somewhere(scenarios, sel.variant)) return kBadInput;
+  bool any = false;
+  for (const auto& s : scenarios) any = any || !transports_for(s, sel.transport).empty();
+  if (!any) {
+    errorf("no scenario declares the %s transport: nothing to run\n", sel.transport.c_str());
+    return kBadInput;
+  }
+  if (!preflight(sel)) return kBadInput;
   Report report;
   report.connfail_version = CONNFAIL_VERSION;
   for (const auto& s : scenarios) {
     const auto ts = transports_for(s, sel.transport);
-    if (ts.empty() && !sel.quiet)
-      std::printf("skip  %-36s (not declared for transport %s)\n", s.name.c_str(), sel.transport.c_str());
+    note_skips(s, sel.transport, report);
     for (auto t : ts) {
       std::vector<std::uint32_t> seeds = sel.seed ? std::vector<std::uint32_t>{*sel.seed} : s.seeds;
       for (auto seed : seeds) {
@@ -278,10 +390,6 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
       }
     }
   }
-  if (report.runs.empty()) {
-    errorf("no run matched (check --transport)\n");
-    return kBadInput;
-  }
   return finish(report, sel);
 }
 
@@ -289,7 +397,7 @@ int cmd_validate(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
   bool ok = expand_paths(paths, files);
   for (const auto& f : files) {
-    ParseResult pr = parse_scenario_file(f);
+    ParseResult pr = parse_scenario_file(f, g_limits);
     if (pr.ok()) {
       std::printf("ok    %s (%s)\n", f.c_str(), pr.scenario->name.c_str());
     } else {
@@ -441,7 +549,7 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
   std::vector<Scenario> scenarios;
   if (!load_all(files, scenarios)) return kBadInput;
   if (!sel.variant.empty() && !is_known_variant(sel.variant)) {
-    errorf("sweep: unknown variant '%s' (see connfail list --variants)\n", sel.variant.c_str());
+    errorf("sweep: unknown variant '%s' (see %s list --variants)\n", sel.variant.c_str(), g_prog.c_str());
     return kBadInput;
   }
   if (!variant_applies_somewhere(scenarios, sel.variant)) return kBadInput;
@@ -456,8 +564,10 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
     for (auto t : transports_for(s, sel.transport))
       for (std::uint64_t seed = lo; seed <= hi; ++seed, ++index)
         if (index % shard_n == shard_i) jobs.push_back({&s, t, static_cast<std::uint32_t>(seed)});
+  if (!preflight(sel)) return kBadInput;
   Report report;
   report.connfail_version = CONNFAIL_VERSION;
+  for (const auto& s : scenarios) note_skips(s, sel.transport, report);
   std::size_t failed = 0;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     RunOptions o;
@@ -518,6 +628,7 @@ int cmd_diff(const std::string& base_path, const std::string& new_path) {
 }
 
 void add_run_options(CLI::App* c, RunSelection& sel, bool with_seed) {
+  add_limit_options(c);
   c->add_option("--transport", sel.transport, "sim, asio or both (default: what each scenario declares)")
       ->check(CLI::IsMember({"sim", "asio", "both"}));
   if (with_seed) c->add_option("--seed", sel.seed, "Run this seed instead of the scenario's seeds");
@@ -554,6 +665,7 @@ int cli_main(int argc, char** argv) {
   std::vector<std::string> validate_paths;
   auto* validate = app.add_subcommand("validate", "Check scenario files; print every error as file:line:column: field: message");
   validate->add_option("paths", validate_paths, "Scenario files or directories")->required();
+  add_limit_options(validate);
 
   // list
   std::vector<std::string> list_paths{"scenarios"};
@@ -620,6 +732,18 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help and friends exit 0; every usage error is bad input: exit 2.
     return app.exit(e) == 0 ? kPass : kBadInput;
+  }
+  if (!g_max_real_time.empty()) {
+    const auto d = parse_duration(g_max_real_time);
+    if (!d || *d <= Duration::zero()) {
+      errorf("--max-real-time: expected a duration like 2h or 90m, got '%s'\n", g_max_real_time.c_str());
+      return kBadInput;
+    }
+    g_limits.max_real_time = *d;
+  }
+  if (!(g_limits.max_work > 0)) {
+    errorf("--max-work: expected a positive number\n");
+    return kBadInput;
   }
   // An entry the registry refused (a duplicate name, a bad schema): the CLI
   // would not know what the user meant to register; run nothing.

@@ -52,7 +52,9 @@ std::string unusable(Property p, const Target& t) {
     return "client behaviour '" + t.client_behaviour + "' is not registered";
   if (p == Property::ClientsComeBack) {
     try {
-      if (!scenarios::make_client_plan(scenarios::ClientGroup::of("g", t.client_behaviour), "", {}).reconnect)
+      scenarios::ClientGroup g = scenarios::ClientGroup::of("g", t.client_behaviour);
+      if (!t.client_options.values().empty()) g.options = t.client_options;
+      if (!scenarios::make_client_plan(g, "", {}).reconnect)
         return "client behaviour '" + t.client_behaviour + "' does not reconnect (its plan has no reconnect policy)";
     } catch (const std::exception& e) {
       return "client behaviour '" + t.client_behaviour + "' cannot be built: " + e.what();

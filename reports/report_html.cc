@@ -539,6 +539,13 @@ std::string to_html(const Report& r) {
     o += "</tbody>\n</table>\n";
   }
 
+  if (!r.skipped.empty()) {
+    o += "<h2>Skipped</h2>\n<ul>\n";
+    for (const auto& k : r.skipped)
+      o += fmt::format("<li>{} [{}]: {}</li>\n", esc(k.scenario), scenarios::to_string(k.transport), esc(k.reason));
+    o += "</ul>\n";
+  }
+
   // Per run.
   for (std::size_t i = 0; i < total; ++i) {
     const auto& run = r.runs[i];
@@ -551,8 +558,11 @@ std::string to_html(const Report& r) {
                      css(run), status_text(status_of(run)), esc(run.scenario), esc(key));
     if (!run.description.empty()) o += "<p class=\"desc\">" + esc(run.description) + "</p>\n";
     if (!run.notes.empty()) {
+      const std::string st = status_of(run);
       o += fmt::format("<p><strong>{}</strong></p>\n<ul>\n",
-                       status_of(run) == "n/a" ? "Not applicable:" : "Inconclusive: the scenario could not be judged:");
+                       st == "n/a"            ? "Not applicable:"
+                       : st == "inconclusive" ? "Inconclusive: the scenario could not be judged:"
+                                              : "Also not judged:");
       for (const auto& n : run.notes) o += "<li>" + esc(n) + "</li>\n";
       o += "</ul>\n";
     }

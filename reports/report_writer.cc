@@ -469,6 +469,18 @@ std::filesystem::path write_temp(const std::filesystem::path& target, const std:
 
 // ---------------------------------------------------------------------------
 
+namespace {
+json skipped_json(const std::vector<scenarios::Skipped>& skipped) {
+  json out = json::array();
+  for (const auto& k : skipped)
+    out.push_back(json{{"scenario", k.scenario},
+                       {"file", k.file},
+                       {"transport", scenarios::to_string(k.transport)},
+                       {"reason", k.reason}});
+  return out;
+}
+}  // namespace
+
 json to_json(const Report& r) {
   std::map<std::string, std::size_t> by;
   json runs = json::array();
@@ -484,8 +496,10 @@ json to_json(const Report& r) {
                 {"passed", by["pass"]},
                 {"failed", by["fail"]},
                 {"inconclusive", by["inconclusive"]},
-                {"not_applicable", by["n/a"]}}},
-              {"runs", std::move(runs)}};
+                {"not_applicable", by["n/a"]},
+                {"skipped", r.skipped.size()}}},
+              {"runs", std::move(runs)},
+              {"skipped", skipped_json(r.skipped)}};
 }
 
 Report report_from_json(const json& j) {
@@ -499,21 +513,41 @@ Report report_from_json(const json& j) {
   const json& runs = expect_array(*member(j, "runs", "", true), "runs");
   r.runs.reserve(runs.size());
   for (std::size_t i = 0; i < runs.size(); ++i) r.runs.push_back(parse_run(runs[i], fmt::format("runs[{}]", i)));
+  if (const json* sk = member(j, "skipped", "", false)) {
+    expect_array(*sk, "skipped");
+    for (std::size_t i = 0; i < sk->size(); ++i) {
+      const std::string where = fmt::format("skipped[{}]", i);
+      const json& e = (*sk)[i];
+      expect_object(e, where);
+      scenarios::Skipped k;
+      k.scenario = as_string(*member(e, "scenario", where, true), path_of(where, "scenario"));
+      k.file = opt_string(e, "file", where);
+      k.transport = parse_transport(*member(e, "transport", where, true), path_of(where, "transport"));
+      k.reason = opt_string(e, "reason", where);
+      r.skipped.push_back(std::move(k));
+    }
+  }
   return r;
 }
 
 std::string to_markdown(const Report& r) {
   const std::size_t total = r.runs.size();
-  std::size_t failed = 0;  // fail or inconclusive: what a gate stops on
-  for (const auto& run : r.runs) failed += (run.passed || status_of(run) == "n/a") ? 0 : 1;
-  const bool ok = r.passed();
+  std::size_t failed = 0, inconclusive = 0;  // what a gate stops on
+  for (const auto& run : r.runs) {
+    failed += status_of(run) == "fail" ? 1 : 0;
+    inconclusive += status_of(run) == "inconclusive" ? 1 : 0;
+  }
+  const std::string verdict = failed > 0 ? "FAIL" : inconclusive > 0 ? "INCONCLUSIVE" : "PASS";
 
   std::string out;
-  out += fmt::format("# connfail report: {}\n\n", ok ? "PASS" : "FAIL");
-  if (ok)
-    out += fmt::format("**PASS**: all {} passed or were not applicable", plural(total, "run", "runs"));
-  else
-    out += fmt::format("**FAIL**: {} of {} failed or were inconclusive", failed, plural(total, "run", "runs"));
+  out += fmt::format("# connfail report: {}\n\n", verdict);
+  if (verdict == "PASS") {
+    out += fmt::format("**PASS**: {}", total == 1 ? std::string("the run passed")
+                                                    : fmt::format("all {} runs passed or were not applicable", total));
+  } else {
+    out += fmt::format("**{}**: of {}, {} failed", verdict, plural(total, "run", "runs"), failed);
+    if (inconclusive > 0) out += fmt::format(" and {} {} inconclusive", inconclusive, inconclusive == 1 ? "was" : "were");
+  }
   if (!r.connfail_version.empty()) out += fmt::format(" (connfail {})", md_text(r.connfail_version));
   out += "\n\n";
 
@@ -532,10 +566,13 @@ std::string to_markdown(const Report& r) {
                        human_seconds(run.scenario_seconds));
   }
 
+  for (const auto& k : r.skipped)
+    out += fmt::format("\n- {} [{}] skipped: {}", md_text(k.scenario), scenarios::to_string(k.transport),
+                       md_text(k.reason));
   for (const auto& run : r.runs)
     if (status_of(run) == "n/a" && !run.notes.empty())
       out += fmt::format("\n- {} not applicable: {}", md_text(run_key(run)), md_text(run.notes.front()));
-  if (failed == 0) return out + "\n";
+  if (failed + inconclusive == 0) return out + "\n";
   out += "\n## Failures\n";
   for (const auto& run : r.runs) {
     if (run.passed || status_of(run) == "n/a") continue;
@@ -587,11 +624,12 @@ std::string to_junit(const Report& r) {
     skipped += status_of(run) == "n/a" ? 1 : 0;
     if (std::isfinite(run.wall_seconds) && run.wall_seconds > 0) total_time += run.wall_seconds;
   }
+  skipped += r.skipped.size();
 
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out += fmt::format(
       "<testsuites name=\"connfail\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">\n",
-      r.runs.size(), failures, errors, skipped, secs(total_time));
+      r.runs.size() + r.skipped.size(), failures, errors, skipped, secs(total_time));
   for (const auto& name : order) {
     const auto& runs = suites[name];
     std::size_t f = 0, e = 0, k = 0;
@@ -630,6 +668,16 @@ std::string to_junit(const Report& r) {
       }
       out += "    </testcase>\n";
     }
+    out += "  </testsuite>\n";
+  }
+  if (!r.skipped.empty()) {
+    out += fmt::format("  <testsuite name=\"skipped\" tests=\"{}\" failures=\"0\" errors=\"0\" skipped=\"{}\" time=\"0.000\">\n",
+                       r.skipped.size(), r.skipped.size());
+    for (const auto& k : r.skipped)
+      out += fmt::format(
+          "    <testcase name=\"{} [{}]\" classname=\"connfail.{}\" time=\"0.000\">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+          xml_escape(k.scenario, true), scenarios::to_string(k.transport), scenarios::to_string(k.transport),
+          xml_escape(k.reason, true));
     out += "  </testsuite>\n";
   }
   out += "</testsuites>\n";

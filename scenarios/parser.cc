@@ -6,7 +6,6 @@
 // returned only when there is no error at all.
 #include "connfail/scenarios/parser.h"
 
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -26,6 +25,7 @@
 #include "connfail/netcore/connection_ledger.h"
 #include "connfail/netcore/pipeline.h"
 #include "connfail/scenarios/registry.h"
+#include "connfail/scenarios/yaml_reader.h"
 
 namespace connfail::scenarios {
 
@@ -49,6 +49,12 @@ using namespace std::chrono_literals;
 // beyond anything meaningful, and it keeps arithmetic on durations safe.
 constexpr Duration kMaxDuration = std::chrono::hours(24);
 constexpr long long kMaxClientsPerGroup = 100000;
+// Limits of a scenario file (docs/scenarios.md, "Limits").
+constexpr std::size_t kMaxFileBytes = 1u << 20;
+constexpr int kMaxDepth = 32;
+constexpr std::size_t kMaxGroups = 1000;
+constexpr std::size_t kMaxFaults = 1000;
+constexpr std::size_t kMaxSeeds = 1000;
 // The simulated network: one /24 link per client host, 10.<hi>.<lo>.0
 // (sim/sim_world.cc), and ns-3's ephemeral ports 49153..65535 per host.
 constexpr long long kSimMaxHosts = 65535;
@@ -71,15 +77,15 @@ struct Loc {
   int column = 0;  // 1-based
 };
 
-Loc loc_of(const YAML::Mark& m) {
-  if (m.is_null() || m.line < 0) return {};
-  return {m.line + 1, m.column + 1};
+Loc loc_of(const YamlNode& n) {
+  if (n.line <= 0) return {};
+  return {n.line, n.column};
 }
 
 // A node and where it sits: the path of the field it is the value of, and
 // the position an error about it names.
 struct Value {
-  YAML::Node node;
+  const YamlNode* node = nullptr;  // owned by the document being parsed
   std::string path;
   Loc loc;
 };
@@ -178,13 +184,12 @@ std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
 // ------------------------------------------------------------ node helpers
 
 // What a node is, for "expected X, got Y" messages.
-std::string describe(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
-    case YAML::NodeType::Undefined: break;
+std::string describe(const YamlNode& n) {
+  switch (n.kind) {
+    case YamlNode::Kind::Map: return "a map";
+    case YamlNode::Kind::Sequence: return "a list";
+    case YamlNode::Kind::Null: return "nothing";
+    case YamlNode::Kind::Scalar: return "'" + n.Scalar() + "'";
   }
   return "nothing";
 }
@@ -195,24 +200,24 @@ std::string describe(const YAML::Node& n) {
 class MapView {
  public:
   MapView(Ctx& c, const Value& v) : loc_(v.loc), path_(v.path) {
-    if (!v.node.IsMap()) {
-      c.error(v, "expected a map, got " + describe(v.node));
+    if (!v.node->IsMap()) {
+      c.error(v, "expected a map, got " + describe(*v.node));
       return;
     }
     ok_ = true;
     // A map's own mark is its first key; an empty flow map `{}` has one too.
-    for (const auto& pair : v.node) {
-      const YAML::Node k = pair.first;
-      const YAML::Node val = pair.second;
-      const Loc kl = loc_of(k.Mark());
+    for (const auto& pair : v.node->entries) {
+      const YamlNode& k = pair.first;
+      const YamlNode& val = pair.second;
+      const Loc kl = loc_of(k);
       if (!k.IsScalar()) {
         c.error(kl, path_, "keys must be plain words, got " + describe(k));
         continue;
       }
-      Item item{k.Scalar(), kl, Value{val, join_path(path_, k.Scalar()), {}}};
+      Item item{k.Scalar(), kl, Value{&val, join_path(path_, k.Scalar()), {}}};
       // A missing value (`key:` and nothing) has no position of its own:
       // yaml-cpp places it at the next token. Point at the key instead.
-      item.value.loc = val.IsNull() ? kl : loc_of(val.Mark());
+      item.value.loc = val.IsNull() ? kl : loc_of(val);
       if (item.value.loc.line == 0) item.value.loc = kl;
       if (auto prev = index_.find(item.key); prev != index_.end()) {
         c.error(kl, item.value.path,
@@ -273,15 +278,14 @@ class MapView {
 
 // The elements of a list, each with its path and position.
 std::optional<std::vector<Value>> list_of(Ctx& c, const Value& v) {
-  if (!v.node.IsSequence()) {
-    c.error(v, "expected a list, got " + describe(v.node));
+  if (!v.node->IsSequence()) {
+    c.error(v, "expected a list, got " + describe(*v.node));
     return std::nullopt;
   }
   std::vector<Value> out;
   std::size_t i = 0;
-  for (const auto& el : v.node) {
-    const YAML::Node node = el;
-    Value e{node, index_path(v.path, i++), loc_of(node.Mark())};
+  for (const auto& el : v.node->items) {
+    Value e{&el, index_path(v.path, i++), loc_of(el)};
     if (e.loc.line == 0) e.loc = v.loc;
     out.push_back(std::move(e));
   }
@@ -291,11 +295,11 @@ std::optional<std::vector<Value>> list_of(Ctx& c, const Value& v) {
 // ----------------------------------------------------------- scalar readers
 
 std::optional<std::string> scalar(Ctx& c, const Value& v, const std::string& expected) {
-  if (!v.node.IsScalar()) {
-    c.error(v, "expected " + expected + ", got " + describe(v.node));
+  if (!v.node->IsScalar()) {
+    c.error(v, "expected " + expected + ", got " + describe(*v.node));
     return std::nullopt;
   }
-  return v.node.Scalar();
+  return v.node->Scalar();
 }
 
 std::optional<std::string> read_string(Ctx& c, const Value& v) { return scalar(c, v, "a string"); }
@@ -622,7 +626,7 @@ struct TopInfo {
 
 class Parser {
  public:
-  explicit Parser(Ctx& c) : c_(c) {}
+  Parser(Ctx& c, const ParseLimits& limits) : c_(c), limits_(limits) {}
 
   void parse(const Value& root, Scenario& s) {
     MapView top(c_, root);
@@ -641,7 +645,7 @@ class Parser {
       top.missing(c_, "name", "the scenario's name ([a-z0-9-]+)");
     }
     if (const Item* it = top.get("description")) {
-      if (it->value.node.IsNull())
+      if (it->value.node->IsNull())
         s.description.clear();
       else if (auto v = read_string(c_, it->value))
         s.description = *v;
@@ -754,7 +758,8 @@ class Parser {
       const std::string p = "clients[" + std::to_string(i) + "]";
       const Duration last = g.start + g.spacing * (g.count - 1);
       if (last >= s.duration) {
-        const std::string field = g.spacing > Duration::zero() && g.count > 1 ? p + ".spacing" : p + ".start";
+        // start < duration is checked on its own: the spacing pushes the last one out.
+        const std::string field = p + ".spacing";
         c_.error(at(field, at(p + ".name")), field,
                  "the last client of group '" + g.name + "' (client " + std::to_string(g.count - 1) + ") connects at " +
                      format_duration(last) + " (start + " + std::to_string(g.count - 1) +
@@ -800,14 +805,14 @@ class Parser {
       // Every moment a host vanishes, and the deadline it sets.
       std::vector<std::pair<Duration, std::string>> vanish;
       for (const auto& g : s.clients)
-        if (g.close == CloseStyle::Vanish) vanish.emplace_back(g.close_at, "group '" + g.name + "' vanishes");
+        if (g.close == CloseStyle::Vanish) vanish.emplace_back(g.close_at, "group '" + g.name + "'");
       for (const auto& f : s.faults)
         if (f.kind == FaultKind::HalfOpen) vanish.emplace_back(f.at, "the half-open fault");
       for (const auto& [t, what] : vanish) {
         const Duration deadline = t + *server_reader_idle_ + *s.expect.half_open_reaped_within_grace;
         if (deadline <= verdict) continue;
         c_.error(at("expect.half_open_reaped_within_grace"), "expect.half_open_reaped_within_grace",
-                 "a half-open peer of " + what + " at " + format_duration(t) + " is due to be reaped by " +
+                 "a half-open peer (" + what + ", gone at " + format_duration(t) + ") is due to be reaped by " +
                      format_duration(deadline) + " (+ reader idle " + format_duration(*server_reader_idle_) +
                      " + grace " + format_duration(*s.expect.half_open_reaped_within_grace) +
                      "), after the verdict at " + v_text + ": the check could not be judged; raise quiesce to at least " +
@@ -834,6 +839,40 @@ class Parser {
                  "group '" + g.name + "' puts " + std::to_string(per_host) + " clients on one host; a simulated host has " +
                      std::to_string(kSimPortsPerHost) + " ephemeral ports (49153-65535): use at least " +
                      std::to_string((g.count + kSimPortsPerHost - 1) / kSimPortsPerHost) + " hosts");
+    }
+    if (s.clients.size() > kMaxGroups)
+      c_.error(at("clients", {1, 1}), "clients",
+               std::to_string(s.clients.size()) + " client groups; a scenario may have at most " +
+                   std::to_string(kMaxGroups));
+    if (s.faults.size() > kMaxFaults)
+      c_.error(at("faults", {1, 1}), "faults",
+               std::to_string(s.faults.size()) + " faults; a scenario may have at most " + std::to_string(kMaxFaults));
+    if (s.seeds.size() > kMaxSeeds)
+      c_.error(at("seeds", at("seed", {1, 1})), "seeds",
+               std::to_string(s.seeds.size()) + " seeds; a scenario may list at most " + std::to_string(kMaxSeeds) +
+                   " (connfail sweep --seeds A..B runs ranges)");
+    // What one run costs: every client's time from its connect to the end
+    // of the workload.
+    double work = 0;
+    for (const auto& g : s.clients)
+      for (int i = 0; i < g.count; ++i) {
+        const Duration from = g.start + g.spacing * i;
+        if (from < s.duration) work += std::chrono::duration<double>(s.duration - from).count();
+      }
+    if (work > limits_.max_work) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%.3g connection-seconds per run (clients x time connected), over the limit of %.3g",
+                    work, limits_.max_work);
+      c_.error(at("duration", {1, 1}), "duration",
+               std::string(buf) + ": shorten it, or raise the limit with --max-work");
+    }
+    if (asio) {
+      const auto wall = std::chrono::duration_cast<Duration>((s.duration + s.quiesce) * s.time_scale);
+      if (wall > limits_.max_real_time)
+        c_.error(at("time_scale", at("duration", {1, 1})), c_.where_of.count("time_scale") ? "time_scale" : "duration",
+                 "a run on the real transport takes (duration + quiesce) x time_scale = " + format_duration(wall) +
+                     " of wall time, over the limit of " + format_duration(limits_.max_real_time) +
+                     ": lower time_scale, or raise the limit with --max-real-time");
     }
     if (sim && hosts > kSimMaxHosts)
       c_.error(at("clients", {1, 1}), "clients",
@@ -930,7 +969,7 @@ class Parser {
         auto d = read_duration(c_, v, f.duration_min > Duration::zero() && f.duration_min <= Duration(1));
         if (!d) return false;
         if (*d < f.duration_min) {
-          c_.error(v, "must be at least " + format_duration(f.duration_min) + ", got '" + v.node.Scalar() + "'");
+          c_.error(v, "must be at least " + format_duration(f.duration_min) + ", got '" + v.node->Scalar() + "'");
           return false;
         }
         val.duration = *d;
@@ -1032,7 +1071,7 @@ class Parser {
   // required fields are still required).
   void options_block(const MapView& m, const Item* it, const OptionSchema& schema, Options& out,
                      const std::string& owner) {
-    if (it != nullptr && !it->value.node.IsNull()) {
+    if (it != nullptr && !it->value.node->IsNull()) {
       read_options(it->value, schema, out, owner);
       return;
     }
@@ -1527,7 +1566,7 @@ class Parser {
     };
     flag("no_orphans", e.no_orphans);
     if (const Item* it = m.get("close_wait_grace")) {
-      if (it->value.node.IsScalar() && it->value.node.Scalar() == "off") {
+      if (it->value.node->IsScalar() && it->value.node->Scalar() == "off") {
         e.close_wait_grace = -std::chrono::seconds(1);  // negative: not checked
       } else if (auto d = read_duration(c_, it->value)) {
         e.close_wait_grace = *d;
@@ -1595,6 +1634,7 @@ class Parser {
 
  private:
   Ctx& c_;
+  ParseLimits limits_;
   TopInfo info_;
   std::set<std::string> group_names_;
   bool clients_known_ = false;
@@ -1641,38 +1681,54 @@ void sort_errors(std::vector<ParseError>& errors) {
 
 }  // namespace
 
-ParseResult parse_scenario_text(const std::string& text, const std::string& file_name) {
+ParseResult parse_scenario_text(const std::string& text, const std::string& file_name, const ParseLimits& limits) {
   ParseResult result;
   Ctx c{file_name, {}, {}};
   try {
     check_tabs(c, text);
     const bool tabs = !c.errors.empty();
-    std::vector<YAML::Node> docs;
-    bool syntax_ok = true;
-    try {
-      docs = YAML::LoadAll(text);
-    } catch (const YAML::Exception& e) {
-      syntax_ok = false;
+    // A document larger than this is not a scenario someone wrote.
+    if (text.size() > kMaxFileBytes) {
+      c.error({1, 1}, "",
+              "the file is " + std::to_string(text.size()) + " bytes; a scenario file may have at most " +
+                  std::to_string(kMaxFileBytes) + " (1 MiB)");
+      sort_errors(c.errors);
+      result.errors = std::move(c.errors);
+      return result;
+    }
+    // yaml-cpp in a bounded child process (scenarios/yaml_reader.h): no
+    // input can hang this call or exhaust the machine.
+    YamlLimits yaml_limits;
+    yaml_limits.max_depth = kMaxDepth;
+    yaml_limits.max_time = std::chrono::milliseconds(800);
+    const YamlLoad loaded = load_yaml(text, yaml_limits);
+    const std::vector<YamlNode>& docs = loaded.documents;
+    const bool syntax_ok = !loaded.error.has_value();
+    if (loaded.error) {
       // A tab in the indentation is the likely cause; do not say it twice.
-      if (!tabs) c.error(loc_of(e.mark), "", syntax_message(e.msg));
+      const Loc where = loaded.error->line > 0 ? Loc{loaded.error->line, loaded.error->column} : Loc{};
+      if (!loaded.error->syntax)
+        c.error(where.line > 0 ? where : Loc{1, 1}, "", loaded.error->message);
+      else if (!tabs)
+        c.error(where, "", syntax_message(loaded.error->message));
     }
     if (syntax_ok) {
       if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
         c.error({1, 1}, "", "empty file: a scenario needs at least name, server.kind and one client group");
       } else {
         for (std::size_t i = 1; i < docs.size(); ++i) {
-          const Loc l = loc_of(docs[i].Mark());
+          const Loc l = loc_of(docs[i]);
           if (l.line > 0) c.error(l, "", "only one YAML document per file: remove the '---' and what follows");
         }
-        Value root{docs[0], "", loc_of(docs[0].Mark())};
+        Value root{&docs[0], "", loc_of(docs[0])};
         if (root.loc.line == 0) root.loc = {1, 1};
-        if (!root.node.IsMap()) {
+        if (!root.node->IsMap()) {
           c.error(root, "the top level must be a map of keys (name, server, clients, ...), got " +
-                            describe(root.node));
+                            describe(*root.node));
         } else {
           Scenario s;
           s.file = file_name;
-          Parser p(c);
+          Parser p(c, limits);
           p.parse(root, s);
           if (c.errors.empty()) result.scenario = std::move(s);
         }
@@ -1690,21 +1746,24 @@ ParseResult parse_scenario_text(const std::string& text, const std::string& file
 std::vector<TransportKind> declared_transports(const std::string& path) {
   std::vector<TransportKind> out;
   try {
-    const YAML::Node root = YAML::LoadFile(path);
-    const YAML::Node ts = root.IsMap() ? root["transports"] : YAML::Node();
-    if (ts && ts.IsSequence())
-      for (const auto& t : ts) {
-        if (!t.IsScalar()) continue;
-        if (t.Scalar() == "sim") out.push_back(TransportKind::Sim);
-        if (t.Scalar() == "asio") out.push_back(TransportKind::Asio);
-      }
+    std::ifstream in(path, std::ios::binary);
+    std::string text;
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    const YamlLoad loaded = text.size() <= kMaxFileBytes ? load_yaml(text) : YamlLoad{};
+    if (!loaded.error && loaded.documents.size() == 1 && loaded.documents[0].IsMap())
+      for (const auto& [k, v] : loaded.documents[0].entries)
+        if (k.IsScalar() && k.Scalar() == "transports" && v.IsSequence())
+          for (const auto& t : v.items) {
+            if (t.IsScalar() && t.Scalar() == "sim") out.push_back(TransportKind::Sim);
+            if (t.IsScalar() && t.Scalar() == "asio") out.push_back(TransportKind::Asio);
+          }
   } catch (const std::exception&) {
   }
   if (out.empty()) out.push_back(TransportKind::Sim);
   return out;
 }
 
-ParseResult parse_scenario_file(const std::string& path) {
+ParseResult parse_scenario_file(const std::string& path, const ParseLimits& limits) {
   ParseResult result;
   try {
     std::error_code ec;
@@ -1725,7 +1784,7 @@ ParseResult parse_scenario_file(const std::string& path) {
       result.errors.push_back(std::move(e));
       return result;
     }
-    return parse_scenario_text(text, path);
+    return parse_scenario_text(text, path, limits);
   } catch (const std::exception& e) {
     ParseError err;
     err.file = path;

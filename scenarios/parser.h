@@ -30,9 +30,21 @@ struct ParseResult {
   bool ok() const { return errors.empty(); }
 };
 
-ParseResult parse_scenario_text(const std::string& text, const std::string& file_name);
+/// How much a scenario may ask for (docs/scenarios.md, "Limits"). The
+/// fixed limits (file size, nesting, counts) are constants; these two can be
+/// raised from the command line.
+struct ParseLimits {
+  /// Connections x scenario seconds of one run (every client's time from
+  /// its connect to the end of the workload): what a run costs on sim.
+  double max_work = 1e8;
+  /// Wall time of one run on the real transport: (duration + quiesce) x
+  /// time_scale.
+  Duration max_real_time = std::chrono::hours(1);
+};
+
+ParseResult parse_scenario_text(const std::string& text, const std::string& file_name, const ParseLimits& limits = {});
 /// Reads and parses `path`; a missing or unreadable file is one error.
-ParseResult parse_scenario_file(const std::string& path);
+ParseResult parse_scenario_file(const std::string& path, const ParseLimits& limits = {});
 
 /// The transports a scenario file declares (its top-level `transports:`),
 /// read without validating anything else (no registry needed: safe from a

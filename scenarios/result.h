@@ -134,10 +134,20 @@ inline std::string status_of(const RunResult& r) {
   return r.passed ? "pass" : "fail";
 }
 
+/// A (scenario, transport) an invocation was asked for and did not run, and
+/// why (e.g. `--transport both` on a scenario with a simulated-only fault).
+struct Skipped {
+  std::string scenario;
+  std::string file;
+  TransportKind transport = TransportKind::Sim;
+  std::string reason;
+};
+
 /// A whole invocation: every scenario x transport x seed it ran.
 struct Report {
   std::string connfail_version;
   std::vector<RunResult> runs;
+  std::vector<Skipped> skipped;
   /// Every run passed or was not applicable.
   bool passed() const {
     for (const auto& r : runs)

@@ -143,7 +143,7 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
   const bool accept_faults = std::any_of(s.faults.begin(), s.faults.end(),
                                          [](const Fault& f) { return f.kind == FaultKind::AcceptFailure; });
   if (accept_faults && rc.injector.registration_failures_injected() == 0)
-    r.notes.push_back("the accept-failure fault never fired: no child was registered while it was on");
+    r.notes.push_back("the accept-failure fault never fired: no child registration failed while it was on");
   for (const auto& n : workload.unjudged()) r.notes.push_back(n);
   if (!r.findings.empty())
     r.status = "fail";

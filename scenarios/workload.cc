@@ -303,6 +303,7 @@ void Workload::collect(const std::vector<LedgerEntry>& client_entries) {
     if (!o.echo_in_order) {
       Finding f;
       f.kind = "echo-mismatch";
+      f.evidence = "client";
       f.message = "client " + std::to_string(c.index) + " of group '" + o.group +
                   "' got back bytes that differ from what it sent at the same offset (lost, duplicated, "
                   "reordered or corrupted on the way)";
@@ -371,6 +372,7 @@ void Workload::reconnect_findings(const ClientRt& c, const std::vector<LedgerEnt
     if (back) continue;
     Finding f;
     f.kind = "not-reconnected";
+    f.evidence = "client";
     int tries = 0;
     double longest = 0;
     std::map<std::string, int> ends;

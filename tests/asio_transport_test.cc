@@ -87,6 +87,7 @@ TEST(KernelTcpTable, SockDiagAndProcFilesAgree) {
   if (!netcore::asio::read_diag_tcp_table())
     GTEST_SKIP() << "the kernel here does not answer NETLINK_SOCK_DIAG; the inventory reads /proc/net/tcp";
   std::vector<int> fds;
+  std::set<std::uint16_t> client_ports;
   auto open_pairs = [&](int family, const char* loopback) -> std::uint16_t {
     const int l = ::socket(family, SOCK_STREAM, 0);
     if (l < 0) return 0;
@@ -117,6 +118,15 @@ TEST(KernelTcpTable, SockDiagAndProcFilesAgree) {
     const int c2 = connect_one(), a2 = ::accept(l, nullptr, nullptr);
     const int c3 = connect_one(), a3 = ::accept(l, nullptr, nullptr);
     const int c4 = connect_one();
+    // Every port of ours: a row is ours only when both its ends are (other
+    // tests' TIME_WAIT rows can name a port number that is now ours).
+    for (int fd : {c1, c2, c3, c4}) {
+      sockaddr_storage a{};
+      socklen_t alen = sizeof a;
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &alen);
+      client_ports.insert(family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&a)->sin_port)
+                                            : ntohs(reinterpret_cast<sockaddr_in6*>(&a)->sin6_port));
+    }
     ::close(c2);
     ::close(a3);
     ::close(c3);
@@ -133,8 +143,10 @@ TEST(KernelTcpTable, SockDiagAndProcFilesAgree) {
   using Row = std::tuple<std::string, std::uint16_t, std::string, std::uint16_t, TcpState, unsigned long>;
   auto ours = [&](const std::vector<netcore::asio::KernelTcpEntry>& rows) {
     std::set<Row> out;
+    auto mine = [&](std::uint16_t port) { return ports.count(port) > 0 || client_ports.count(port) > 0; };
     for (const auto& r : rows)
-      if (ports.count(r.local.port) || ports.count(r.remote.port))
+      if ((ports.count(r.local.port) || ports.count(r.remote.port)) && mine(r.local.port) &&
+          (r.remote.port == 0 || mine(r.remote.port)))
         out.insert({r.local.host, r.local.port, r.remote.host, r.remote.port, r.state, r.inode});
     return out;
   };

@@ -264,7 +264,7 @@ TEST(ReportJson, RejectsJunkWithAClearMessage) {
 TEST(ReportMarkdown, VerdictTableAndFindings) {
   const std::string md = to_markdown(sample_report());
   EXPECT_NE(md.find("# connfail report: FAIL"), std::string::npos) << md;
-  EXPECT_NE(md.find("**FAIL**: 1 of 3 runs failed"), std::string::npos) << md;
+  EXPECT_NE(md.find("**FAIL**: of 3 runs, 1 failed"), std::string::npos) << md;
   EXPECT_NE(md.find("| scenario | transport | seed | variant | verdict | findings | opened | scenario time |"), std::string::npos);
   EXPECT_NE(md.find("| idle-reaps-half-open | sim | 7 | — | PASS | 0 | 10 | 90 s |"), std::string::npos) << md;
   EXPECT_NE(md.find("| asio | 3 | `proxy-no-close` | **FAIL** | 2 | 3 | 60.5 s |"), std::string::npos) << md;
@@ -288,7 +288,7 @@ TEST(ReportMarkdown, AllPassing) {
   rep.runs = {passing_run()};
   const std::string md = to_markdown(rep);
   EXPECT_NE(md.find("# connfail report: PASS"), std::string::npos);
-  EXPECT_NE(md.find("all 1 run passed"), std::string::npos) << md;
+  EXPECT_NE(md.find("**PASS**: the run passed"), std::string::npos) << md;
   EXPECT_EQ(md.find("## Failures"), std::string::npos);
 }
 

@@ -51,6 +51,7 @@ const BadCase kBad[] = {
     {"missing-name", 2, "name", "missing required field 'name'"},
     {"missing-server-kind", 3, "server.kind", "missing required field 'kind'"},
     {"negative-backlog", 4, "server.backlog", "out of range"},
+    {"nested-too-deep", 4, "", "nested deeper than 32 levels"},
     {"negative-duration", 3, "quiesce", "must not be negative"},
     {"no-clients", 4, "clients", "at least one client group"},
     {"null-value", 2, "duration", "got nothing"},
@@ -82,6 +83,7 @@ const BadCase kBad[] = {
     {"unknown-target", 9, "faults[0].targets[1]", "unknown client group 'wbe'"},
     {"unknown-top-level-key", 2, "durration", "did you mean 'duration'?"},
     {"unknown-transport", 2, "transports[0]", "unknown transport 'ns3'"},
+    {"yaml-reader-hang", 1, "", "the YAML reader was stopped"},
 };
 
 class BadFixture : public testing::TestWithParam<BadCase> {};
@@ -243,6 +245,44 @@ TEST(Parser, LedgerCountsMayAskForConnectionsStillOpen) {
       "name: o\nserver:\n  kind: echo\nclients:\n  - name: c\nexpect:\n  ledger_counts: {open: 0, idle: 1}\n", "o.yaml");
   ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
   EXPECT_EQ(r.scenario->expect.ledger_counts.at("open"), 0u);
+}
+
+}  // namespace
+
+namespace {
+
+using connfail::scenarios::parse_scenario_text;
+
+// The limits of a scenario file, each an error naming the limit.
+TEST(Limits, FileSizeCountsAndWorkAreErrorsNamingTheLimit) {
+  const std::string big(1048577, '#');
+  auto r = parse_scenario_text(big, "big.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors.front().message.find("at most 1048576 (1 MiB)"), std::string::npos) << r.errors.front().to_string();
+
+  std::string seeds = "name: s\nserver: {kind: echo}\nclients: [{name: c}]\nseeds: [";
+  for (int i = 0; i < 1001; ++i) seeds += (i ? "," : "") + std::to_string(i);
+  r = parse_scenario_text(seeds + "]\n", "seeds.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors.front().field, "seeds");
+  EXPECT_NE(r.errors.front().message.find("at most 1000"), std::string::npos) << r.errors.front().to_string();
+
+  // 100,000 clients for 24 h: 8.6e9 connection-seconds.
+  const std::string huge =
+      "name: w\nduration: 24h\nserver: {kind: echo}\nclients: [{name: c, count: 100000, hosts: 100}]\n";
+  r = parse_scenario_text(huge, "w.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors.front().field, "duration");
+  EXPECT_NE(r.errors.front().message.find("--max-work"), std::string::npos) << r.errors.front().to_string();
+  connfail::scenarios::ParseLimits raised;
+  raised.max_work = 1e10;
+  EXPECT_TRUE(parse_scenario_text(huge, "w.yaml", raised).ok()) << "the option raises the limit";
+
+  // A day of wall time on the real transport.
+  r = parse_scenario_text("name: rt\ntransports: [asio]\nduration: 23h\nserver: {kind: echo}\nclients: [{name: c}]\n",
+                          "rt.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors.front().message.find("--max-real-time"), std::string::npos) << r.errors.front().to_string();
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ using scenarios::Scenario;
 
 std::string describe(const RunResult& r) {
   std::string s = r.scenario + " [" + scenarios::to_string(r.transport) + " seed=" + std::to_string(r.seed) +
-                  (r.variant.empty() ? "" : " variant=" + r.variant) + "]: " + (r.passed ? "PASS" : "FAIL") + "\n";
+                  (r.variant.empty() ? "" : " variant=" + r.variant) + "]: " + reports::status_text(status_of(r)) + "\n";
+  for (const auto& n : r.notes) s += "  note: " + n + "\n";
   for (const auto& f : r.findings) {
     s += "  " + f.kind + ": " + f.message + "\n";
     if (!f.connection.empty()) s += "    connection " + f.connection + "\n";
@@ -105,8 +106,9 @@ bool declares(const Scenario& s, TransportKind t) {
     return ::testing::AssertionFailure() << file << ": the scenario does not declare the "
                                          << scenarios::to_string(transport) << " transport (it declares: "
                                          << transports_text(s) << ")";
-  if (!spec.variant.empty() && scenarios::variant_targets(spec.variant, s).empty())
-    return ::testing::AssertionFailure() << "variant '" << spec.variant << "' changes nothing in " << file;
+  if (!spec.variant.empty())
+    if (const std::string why = scenarios::variant_not_applicable(spec.variant, s); !why.empty())
+      return ::testing::AssertionFailure() << file << ": " << why;
   std::string failed;
   std::size_t runs = 0;
   for (const auto& r : run_all(s, transport, spec)) {
@@ -129,9 +131,8 @@ bool declares(const Scenario& s, TransportKind t) {
                                          << transports_text(s) << ")";
   if (scenarios::Registry::global().variant(variant) == nullptr)
     return ::testing::AssertionFailure() << "unknown variant '" << variant << "'";
-  if (scenarios::variant_targets(variant, s).empty())
-    return ::testing::AssertionFailure() << "variant '" << variant << "' changes nothing in " << file
-                                         << ": it cannot show that any check fails";
+  if (const std::string why = scenarios::variant_not_applicable(variant, s); !why.empty())
+    return ::testing::AssertionFailure() << file << ": " << why << " (it cannot show that any check fails)";
   RunSpec spec;
   spec.variant = variant;
   std::string all;
