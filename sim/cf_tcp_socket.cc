@@ -279,7 +279,10 @@ void CfTcpSocket::ReTxTimeout() {
   // ns-3 3.37's ReTxTimeout gives up when m_dataRetrCount is 0 (after
   // DataRetries retransmissions) with NotifyErrorClose() and no errno, which
   // is indistinguishable from a reset; the error close callback runs inside
-  // this call, so the flag is set exactly while it can.
+  // this call, so the flag is set exactly while it can. Giving up can drop
+  // the last reference to this socket (its endpoint is deallocated): hold
+  // one until the flag is cleared.
+  const ns3::Ptr<CfTcpSocket> self(this);
   m_givingUp = m_dataRetrCount == 0 && m_state != ns3::TcpSocket::SYN_SENT;
   TcpSocketBase::ReTxTimeout();
   m_givingUp = false;
