@@ -386,8 +386,47 @@ AsioTransport::~AsioTransport() {
     if (auto s = w.lock()) s->close();
 }
 
-void AsioTransport::track(const std::shared_ptr<AsioSocket>& s) { sockets_[s->id()] = s; }
+void AsioTransport::track(const std::shared_ptr<AsioSocket>& s) {
+  if (sockets_.size() >= prune_sockets_at_) {
+    for (auto it = sockets_.begin(); it != sockets_.end();) it = it->second.expired() ? sockets_.erase(it) : std::next(it);
+    prune_sockets_at_ = std::max<std::size_t>(1024, 2 * sockets_.size());
+  }
+  sockets_[s->id()] = s;
+}
+
+bool PortPairSet::insert(std::uint16_t local, std::uint16_t remote) {
+  auto& bits = by_remote_[remote];
+  if (!bits) bits = std::make_unique<std::bitset<65536>>();
+  if (bits->test(local)) return false;
+  bits->set(local);
+  ++size_;
+  return true;
+}
+
+bool PortPairSet::contains(std::uint16_t local, std::uint16_t remote) const {
+  auto it = by_remote_.find(remote);
+  return it != by_remote_.end() && it->second->test(local);
+}
+
+void AsioTransport::note_client_pair(std::uint16_t local, std::uint16_t remote) {
+  if (client_pairs_.size() >= prune_pairs_at_) {
+    // Keep the pairs the kernel still has a row for (open, or TIME_WAIT and
+    // the like, which inventory() reports as ours); the rest are gone. The
+    // filter collects them and keeps no row: nothing is built per row.
+    PortPairSet seen;
+    (void)read_kernel_tcp_table([&](std::uint16_t l, std::uint16_t r, unsigned long) {
+      if (client_pairs_.contains(l, r)) seen.insert(l, r);
+      return false;
+    });
+    client_pairs_.swap(seen);
+    prune_pairs_at_ = std::max<std::size_t>(4096, 2 * client_pairs_.size());
+  }
+  client_pairs_.insert(local, remote);
+}
+
 void AsioTransport::track_listener(const std::shared_ptr<AsioListener>& l, std::uint16_t port) {
+  listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(), [](const auto& w) { return w.expired(); }),
+                   listeners_.end());
   listeners_.push_back(l);
   listener_ports_.insert(port);
 }
@@ -750,7 +789,7 @@ std::vector<SocketInfo> AsioTransport::inventory() const {
   // before any string is made for it.
   const RowKeep keep = [&](std::uint16_t lport, std::uint16_t rport, unsigned long inode) {
     return (inode != 0 && fd_of_inode.count(inode) > 0) || listener_ports_.count(lport) > 0 ||
-           client_pairs_.count({lport, rport}) > 0;
+           client_pairs_.contains(lport, rport);
   };
   std::vector<SocketInfo> out;
   for (const auto& e : read_kernel_tcp_table(keep)) {
@@ -761,7 +800,7 @@ std::vector<SocketInfo> AsioTransport::inventory() const {
     // FIN_WAIT) are ours when they sit on one of our listening ports or on
     // the exact port pair of a connection we made.
     const bool on_our_listener = listener_ports_.count(e.local.port) > 0;
-    const bool our_client_pair = client_pairs_.count({e.local.port, e.remote.port}) > 0;
+    const bool our_client_pair = client_pairs_.contains(e.local.port, e.remote.port);
     if (!tracked) {
       if (in_process && !on_our_listener) continue;  // another transport's socket
       if (!in_process && (e.inode != 0 || !(on_our_listener || our_client_pair))) continue;

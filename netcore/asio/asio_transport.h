@@ -8,7 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
+#include <bitset>
 #include <map>
+#include <memory>
 #include <memory>
 #include <optional>
 #include <set>
@@ -44,6 +46,28 @@ class AsioLoop final : public EventLoop {
 class AsioSocket;
 class AsioListener;
 
+/// A set of (local port, remote port) pairs, one bit each: a bitmap of the
+/// 65536 local ports per remote port seen (8 KiB each). The transport keeps
+/// the pairs of its connections in one, for as long as the kernel shows a
+/// row for them (TIME_WAIT included): up to the kernel's cap on TIME_WAIT
+/// sockets (net.ipv4.tcp_max_tw_buckets), which a std::set would hold at
+/// 48 bytes a pair.
+class PortPairSet {
+ public:
+  /// False when the pair was already there.
+  bool insert(std::uint16_t local, std::uint16_t remote);
+  bool contains(std::uint16_t local, std::uint16_t remote) const;
+  std::size_t size() const { return size_; }
+  void swap(PortPairSet& o) noexcept {
+    by_remote_.swap(o.by_remote_);
+    std::swap(size_, o.size_);
+  }
+
+ private:
+  std::map<std::uint16_t, std::unique_ptr<std::bitset<65536>>> by_remote_;
+  std::size_t size_ = 0;
+};
+
 class AsioTransport final : public Transport {
  public:
   AsioTransport();
@@ -63,7 +87,12 @@ class AsioTransport final : public Transport {
   std::uint64_t next_socket_id() { return next_id_++; }
   void track(const std::shared_ptr<AsioSocket>& s);
   void track_listener(const std::shared_ptr<AsioListener>& l, std::uint16_t port);
-  void note_client_pair(std::uint16_t local, std::uint16_t remote) { client_pairs_.insert({local, remote}); }
+  void note_client_pair(std::uint16_t local, std::uint16_t remote);
+
+  /// Bookkeeping entries held (sockets, listeners, client port pairs): they
+  /// are pruned as they grow, so a long run stays bounded (tests).
+  std::size_t tracked_sockets() const { return sockets_.size(); }
+  std::size_t tracked_client_pairs() const { return client_pairs_.size(); }
 
  private:
   AsioLoop loop_;
@@ -72,7 +101,12 @@ class AsioTransport final : public Transport {
   std::map<std::uint64_t, std::weak_ptr<AsioSocket>> sockets_;
   std::vector<std::weak_ptr<AsioListener>> listeners_;
   std::set<std::uint16_t> listener_ports_;  // every port we listened on
-  std::set<std::pair<std::uint16_t, std::uint16_t>> client_pairs_;  // (local, remote) of our connects
+  PortPairSet client_pairs_;  // (local, remote) of our connects
+  // Pruned when they reach these sizes (then twice what is left): an
+  // expired weak_ptr still pins its make_shared block (a socket's 64 KiB
+  // read buffer), and a pair is kept only while the kernel shows it.
+  std::size_t prune_sockets_at_ = 1024;
+  std::size_t prune_pairs_at_ = 4096;
 };
 
 /// One row of the kernel's TCP table.
