@@ -17,8 +17,10 @@
 #include <sstream>
 
 #include "connfail/cli/cli.h"
+#include "connfail/reports/report_reader.h"
 #include "connfail/reports/report_writer.h"
 #include "connfail/scenarios/echo_demo.h"
+#include "connfail/scenarios/fault_kinds.h"
 #include "connfail/scenarios/parser.h"
 #include "connfail/scenarios/registry.h"
 #include "connfail/scenarios/runner.h"
@@ -200,9 +202,9 @@ std::vector<TransportKind> transports_for(const Scenario& s, const std::string& 
 /// Why `s` does not run on `t`, which it does not declare.
 std::string skip_reason(const Scenario& s, TransportKind t) {
   for (const auto& f : s.faults) {
-    const bool sim_only = f.kind == FaultKind::Loss || f.kind == FaultKind::BurstLoss ||
-                          f.kind == FaultKind::GilbertElliott || f.kind == FaultKind::ServerVanish;
-    const bool real_only = f.kind == FaultKind::Latency || f.kind == FaultKind::Bandwidth;
+    const FaultKindInfo& info = fault_kind_info(f.kind);
+    const bool sim_only = !info.asio;
+    const bool real_only = !info.sim;
     if (t == TransportKind::Asio && sim_only)
       return std::string("its ") + to_string(f.kind) + " fault runs on the simulated transport only";
     if (t == TransportKind::Sim && real_only)
@@ -595,19 +597,25 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
   return finish(report, sel);
 }
 
+// A report of any size: streamed, keeping each run's key and status only
+// (reports/report_reader.h).
 bool load_report(const std::string& path, Report& out) {
-  std::ifstream in(path);
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    std::fprintf(stderr, "%s: cannot read file\n", path.c_str());
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "%s: cannot read file\n", path.c_str());
     return false;
   }
-  try {
-    out = connfail::reports::report_from_json(nlohmann::json::parse(in));
-    return true;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", path.c_str(), e.what());
+  std::string err;
+  if (!connfail::reports::read_report_runs(in, out, &err)) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), err.c_str());
     return false;
   }
+  return true;
 }
 
 int cmd_diff(const std::string& base_path, const std::string& new_path) {

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <ostream>
+#include <stdexcept>
+#include <string>
 
+#include "connfail/scenarios/fault_kinds.h"
 #include "connfail/scenarios/parser.h"
 #include "connfail/scenarios/registry.h"
 
@@ -165,9 +168,11 @@ std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scen
   std::vector<FaultKind> kinds;
   switch (g.family) {
     case Family::Any:
-      kinds = {FaultKind::Loss,      FaultKind::BurstLoss,   FaultKind::GilbertElliott,   FaultKind::Jitter,
-               FaultKind::HalfOpen,  FaultKind::Partition,   FaultKind::AcceptPause,      FaultKind::Rst,
-               FaultKind::HandlerException, FaultKind::AcceptFailure};
+      // Every kind the fault table says runs on sim, but those that take
+      // the server away (server-vanish, server-restart: the Reconnect
+      // family's), in the table's order.
+      for (const auto& k : scenarios::fault_kinds())
+        if (k.sim && !(k.at_server && k.disruptive)) kinds.push_back(k.kind);
       break;
     case Family::HalfOpen:
       kinds = {FaultKind::HalfOpen, FaultKind::Loss, FaultKind::Jitter};
@@ -241,7 +246,9 @@ std::optional<Fault> build_fault(const Genes& g, const FaultGene& fg, const Scen
         f.probability = (1 + mod(fg.p1, 10)) / 10.0;
       break;
     default:
-      return std::nullopt;
+      // A kind the table offers (Family::Any) that this switch does not
+      // build: fail loudly rather than generate fewer faults.
+      throw std::logic_error(std::string("scenario_gen: no generator for fault kind ") + to_string(f.kind));
   }
   return f;
 }

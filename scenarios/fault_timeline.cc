@@ -1,5 +1,7 @@
 #include "connfail/scenarios/fault_timeline.h"
 
+#include "connfail/scenarios/fault_kinds.h"
+
 #include "connfail/scenarios/server_under_test.h"
 #include "connfail/scenarios/workload.h"
 
@@ -17,10 +19,7 @@ PipelineEvent parse_pipeline_event(const std::string& name) {
 
 namespace {
 
-bool aimed_at_server(FaultKind k) {
-  return k == FaultKind::ServerVanish || k == FaultKind::ServerRestart || k == FaultKind::AcceptPause ||
-         k == FaultKind::HandlerException || k == FaultKind::AcceptFailure;
-}
+bool aimed_at_server(FaultKind k) { return fault_kind_info(k).at_server; }
 
 std::string target_of(const Fault& f) {
   if (aimed_at_server(f.kind)) return "server";
@@ -33,20 +32,13 @@ std::string target_of(const Fault& f) {
 /// Faults that, without a duration, last until the end of the workload
 /// (`duration`): the quiesce is fault-free, so that closes complete before
 /// the verdict.
-bool lasting(FaultKind k) {
-  return k == FaultKind::Loss || k == FaultKind::BurstLoss || k == FaultKind::GilbertElliott ||
-         k == FaultKind::Jitter || k == FaultKind::Latency || k == FaultKind::Bandwidth ||
-         k == FaultKind::HandlerException || k == FaultKind::AcceptFailure;
-}
+bool lasting(FaultKind k) { return fault_kind_info(k).lasting; }
 
 /// Hosts that vanish are gone for good (their sockets are not judged).
-bool permanent(FaultKind k) { return k == FaultKind::HalfOpen || k == FaultKind::ServerVanish; }
+bool permanent(FaultKind k) { return fault_kind_info(k).permanent; }
 
 /// Faults that cut clients off: their groups are not "healthy".
-bool disruptive(FaultKind k) {
-  return k == FaultKind::HalfOpen || k == FaultKind::Partition || k == FaultKind::Rst ||
-         k == FaultKind::ServerVanish || k == FaultKind::ServerRestart;
-}
+bool disruptive(FaultKind k) { return fault_kind_info(k).disruptive; }
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include "connfail/scenarios/model.h"
 
+#include "connfail/scenarios/fault_kinds.h"
+
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -26,25 +28,7 @@ const char* to_string(CloseStyle c) {
   return "?";
 }
 
-const char* to_string(FaultKind k) {
-  switch (k) {
-    case FaultKind::Loss: return "loss";
-    case FaultKind::BurstLoss: return "burst-loss";
-    case FaultKind::GilbertElliott: return "gilbert-elliott";
-    case FaultKind::Jitter: return "jitter";
-    case FaultKind::Latency: return "latency";
-    case FaultKind::Bandwidth: return "bandwidth";
-    case FaultKind::HalfOpen: return "half-open";
-    case FaultKind::Partition: return "partition";
-    case FaultKind::AcceptPause: return "accept-pause";
-    case FaultKind::Rst: return "rst";
-    case FaultKind::HandlerException: return "handler-exception";
-    case FaultKind::AcceptFailure: return "accept-failure";
-    case FaultKind::ServerVanish: return "server-vanish";
-    case FaultKind::ServerRestart: return "server-restart";
-  }
-  return "?";
-}
+const char* to_string(FaultKind k) { return fault_kind_info(k).name; }
 
 const char* to_string(Direction d) {
   switch (d) {
@@ -102,6 +86,36 @@ std::string format_duration(Duration d) {
   frac.insert(0, 3 - frac.size(), '0');
   while (!frac.empty() && frac.back() == '0') frac.pop_back();
   return sign + std::to_string(ns / 1000) + "." + frac + "us";
+}
+
+std::optional<double> parse_data_rate(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  const std::string number = s.substr(0, i);
+  const std::string unit = s.substr(i);
+  if (number.empty() || number.size() > 32 || number.find('.') != number.rfind('.') || number == ".")
+    return std::nullopt;
+  // Exactly the units ns-3 3.37's DataRate parser knows (data-rate.cc):
+  // anything else aborts the simulator at run time.
+  struct Unit {
+    const char* name;
+    double bits;
+  };
+  static const Unit units[] = {
+      {"bps", 1},       {"b/s", 1},        {"Bps", 8},        {"B/s", 8},          {"kbps", 1e3},     {"kb/s", 1e3},
+      {"Kbps", 1e3},    {"Kb/s", 1e3},     {"kBps", 8e3},     {"kB/s", 8e3},       {"KBps", 8e3},     {"KB/s", 8e3},
+      {"Kib/s", 1024.0}, {"KiB/s", 8192.0}, {"Mbps", 1e6},     {"Mb/s", 1e6},       {"MBps", 8e6},     {"MB/s", 8e6},
+      {"Mib/s", 1048576.0}, {"MiB/s", 8388608.0}, {"Gbps", 1e9}, {"Gb/s", 1e9},     {"GBps", 8e9},     {"GB/s", 8e9},
+      {"Gib/s", 1073741824.0}, {"GiB/s", 8589934592.0}};
+  for (const auto& u : units) {
+    if (unit != u.name) continue;
+    const double bits = std::strtod(number.c_str(), nullptr) * u.bits;
+    // ns-3 keeps the rate in a 64-bit integer of bits per second: nothing
+    // below one bit per second, nothing absurd above.
+    if (!(bits >= 1.0) || bits > 1e12) return std::nullopt;
+    return bits;
+  }
+  return std::nullopt;
 }
 
 }  // namespace connfail::scenarios

@@ -185,4 +185,9 @@ std::optional<Duration> parse_duration(const std::string& text);
 /// The shortest exact spelling of `d` in the units above ("1500ms", "5s").
 std::string format_duration(Duration d);
 
+/// A link rate as ns-3's DataRate spells it ("100Mbps", "1.5Gb/s",
+/// "64KiB/s"), in bits per second; nullopt for any other spelling or a rate
+/// outside [1 bit/s, 1 Tbit/s].
+std::optional<double> parse_data_rate(const std::string& text);
+
 }  // namespace connfail::scenarios

@@ -24,6 +24,8 @@
 
 #include "connfail/netcore/connection_ledger.h"
 #include "connfail/netcore/pipeline.h"
+#include "connfail/scenarios/fault_kinds.h"
+#include "connfail/scenarios/field_reader.h"
 #include "connfail/scenarios/registry.h"
 #include "connfail/scenarios/yaml_reader.h"
 
@@ -44,10 +46,8 @@ std::string ParseError::to_string() const {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace fields;
 
-// Upper bound for every duration in a file: a day of scenario time is far
-// beyond anything meaningful, and it keeps arithmetic on durations safe.
-constexpr Duration kMaxDuration = std::chrono::hours(24);
 constexpr long long kMaxClientsPerGroup = 100000;
 // Limits of a scenario file (docs/scenarios.md, "Limits").
 constexpr std::size_t kMaxFileBytes = 1u << 20;
@@ -68,366 +68,6 @@ long long local_port_range() {
   return hi - lo + 1;
 }
 
-const char* const kDurationHint = "a duration like 500ms, 5s, 2m (a number and one of us, ms, s, m, h; no space)";
-
-// ---------------------------------------------------------------- positions
-
-struct Loc {
-  int line = 0;    // 1-based, 0 = unknown
-  int column = 0;  // 1-based
-};
-
-Loc loc_of(const YamlNode& n) {
-  if (n.line <= 0) return {};
-  return {n.line, n.column};
-}
-
-// A node and where it sits: the path of the field it is the value of, and
-// the position an error about it names.
-struct Value {
-  const YamlNode* node = nullptr;  // owned by the document being parsed
-  std::string path;
-  Loc loc;
-};
-
-// One key of a map: the key itself (for unknown/duplicate key errors) and
-// its value.
-struct Item {
-  std::string key;
-  Loc key_loc;
-  Value value;
-};
-
-std::string join_path(const std::string& parent, const std::string& key) {
-  return parent.empty() ? key : parent + "." + key;
-}
-
-std::string index_path(const std::string& parent, std::size_t i) {
-  return parent + "[" + std::to_string(i) + "]";
-}
-
-// ------------------------------------------------------------------- errors
-
-struct Ctx {
-  std::string file;
-  std::vector<ParseError> errors;
-  /// Where each field read so far sits ("clients[0].spacing" -> 12:14), for
-  /// checks that look at several fields at once (the timeline).
-  std::map<std::string, Loc> where_of;
-
-  void error(Loc where, std::string field, std::string message) {
-    ParseError e;
-    e.file = file;
-    e.line = where.line;
-    e.column = where.column;
-    e.field = std::move(field);
-    e.message = std::move(message);
-    errors.push_back(std::move(e));
-  }
-  void error(const Value& v, std::string message) { error(v.loc, v.path, std::move(message)); }
-};
-
-// ------------------------------------------------------------- suggestions
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::size_t common_prefix(const std::string& a, const std::string& b) {
-  std::size_t n = 0;
-  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
-  return n;
-}
-
-// The closest candidate within edit distance 2 ("" when none is that
-// close); ties go to the longer common prefix ("rat" -> "rate", not "at").
-std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
-  const std::string* best = nullptr;
-  std::size_t best_d = 3, best_prefix = 0;
-  for (const auto& c : candidates) {
-    const std::size_t d = edit_distance(word, c);
-    const std::size_t prefix = common_prefix(word, c);
-    if (d < best_d || (d == best_d && best != nullptr && prefix > best_prefix)) {
-      best_d = d;
-      best_prefix = prefix;
-      best = &c;
-    }
-  }
-  return best == nullptr ? std::string() : *best;
-}
-
-// " (did you mean 'x'?)" or "".
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  const std::string best = closest(word, candidates);
-  return best.empty() ? best : " (did you mean '" + best + "'?)";
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i > 0) s += sep;
-    s += v[i];
-  }
-  return s;
-}
-
-// ------------------------------------------------------------ node helpers
-
-// What a node is, for "expected X, got Y" messages.
-std::string describe(const YamlNode& n) {
-  switch (n.kind) {
-    case YamlNode::Kind::Map: return "a map";
-    case YamlNode::Kind::Sequence: return "a list";
-    case YamlNode::Kind::Null: return "nothing";
-    case YamlNode::Kind::Scalar: return "'" + n.Scalar() + "'";
-  }
-  return "nothing";
-}
-
-// A map read once: checks it is a map, collects its keys in file order and
-// reports duplicate and non-scalar keys. Unknown keys are reported by
-// check_keys() (faults check them against their kind instead).
-class MapView {
- public:
-  MapView(Ctx& c, const Value& v) : loc_(v.loc), path_(v.path) {
-    if (!v.node->IsMap()) {
-      c.error(v, "expected a map, got " + describe(*v.node));
-      return;
-    }
-    ok_ = true;
-    // A map's own mark is its first key; an empty flow map `{}` has one too.
-    for (const auto& pair : v.node->entries) {
-      const YamlNode& k = pair.first;
-      const YamlNode& val = pair.second;
-      const Loc kl = loc_of(k);
-      if (!k.IsScalar()) {
-        c.error(kl, path_, "keys must be plain words, got " + describe(k));
-        continue;
-      }
-      Item item{k.Scalar(), kl, Value{&val, join_path(path_, k.Scalar()), {}}};
-      // A missing value (`key:` and nothing) has no position of its own:
-      // yaml-cpp places it at the next token. Point at the key instead.
-      item.value.loc = val.IsNull() ? kl : loc_of(val);
-      if (item.value.loc.line == 0) item.value.loc = kl;
-      if (auto prev = index_.find(item.key); prev != index_.end()) {
-        c.error(kl, item.value.path,
-                "duplicate key '" + item.key + "' (first given at line " +
-                    std::to_string(items_[prev->second].key_loc.line) + ")");
-        continue;
-      }
-      index_[item.key] = items_.size();
-      c.where_of[item.value.path] = item.value.loc;
-      items_.push_back(std::move(item));
-    }
-  }
-
-  bool ok() const { return ok_; }
-  Loc loc() const { return loc_; }
-  const std::string& path() const { return path_; }
-  const std::vector<Item>& items() const { return items_; }
-
-  const Item* get(const std::string& key) const {
-    auto it = index_.find(key);
-    return it == index_.end() ? nullptr : &items_[it->second];
-  }
-  bool has(const std::string& key) const { return get(key) != nullptr; }
-
-  // Reports every key not in `known`, suggesting the closest known one.
-  void check_keys(Ctx& c, const std::vector<std::string>& known, const std::string& what) const {
-    for (const auto& item : items_) {
-      if (std::find(known.begin(), known.end(), item.key) != known.end()) continue;
-      c.error(item.key_loc, item.value.path,
-              "unknown key '" + item.key + "' in " + what + suggest(item.key, known) + "; allowed: " + join(known));
-    }
-  }
-
-  // " (did you mean 'x'?)" for an unknown key of this map, remembering the
-  // suggestion: a misspelt required field is then not also reported missing.
-  std::string suggest(const std::string& key, const std::vector<std::string>& known) const {
-    const std::string best = closest(key, known);
-    if (best.empty()) return best;
-    suggested_.insert(best);
-    return " (did you mean '" + best + "'?)";
-  }
-
-  // "missing field" error at the map itself (unless a misspelling of the
-  // field was already reported).
-  void missing(Ctx& c, const std::string& key, const std::string& what) const {
-    if (suggested_.count(key) != 0) return;
-    c.error(loc_, join_path(path_, key), "missing required field '" + key + "': " + what);
-  }
-
- private:
-  bool ok_ = false;
-  Loc loc_;
-  std::string path_;
-  std::vector<Item> items_;
-  std::map<std::string, std::size_t> index_;
-  mutable std::set<std::string> suggested_;
-};
-
-// The elements of a list, each with its path and position.
-std::optional<std::vector<Value>> list_of(Ctx& c, const Value& v) {
-  if (!v.node->IsSequence()) {
-    c.error(v, "expected a list, got " + describe(*v.node));
-    return std::nullopt;
-  }
-  std::vector<Value> out;
-  std::size_t i = 0;
-  for (const auto& el : v.node->items) {
-    Value e{&el, index_path(v.path, i++), loc_of(el)};
-    if (e.loc.line == 0) e.loc = v.loc;
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-// ----------------------------------------------------------- scalar readers
-
-std::optional<std::string> scalar(Ctx& c, const Value& v, const std::string& expected) {
-  if (!v.node->IsScalar()) {
-    c.error(v, "expected " + expected + ", got " + describe(*v.node));
-    return std::nullopt;
-  }
-  return v.node->Scalar();
-}
-
-std::optional<std::string> read_string(Ctx& c, const Value& v) { return scalar(c, v, "a string"); }
-
-std::optional<bool> read_bool(Ctx& c, const Value& v) {
-  auto s = scalar(c, v, "true or false");
-  if (!s) return std::nullopt;
-  if (*s == "true" || *s == "True" || *s == "TRUE") return true;
-  if (*s == "false" || *s == "False" || *s == "FALSE") return false;
-  c.error(v, "expected true or false, got '" + *s + "'");
-  return std::nullopt;
-}
-
-std::string range_text(long long lo, long long hi) {
-  if (hi == std::numeric_limits<long long>::max()) return "an integer >= " + std::to_string(lo);
-  return "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-}
-
-std::optional<long long> read_int(Ctx& c, const Value& v, long long lo,
-                                  long long hi = std::numeric_limits<long long>::max()) {
-  const std::string expected = range_text(lo, hi);
-  auto s = scalar(c, v, expected);
-  if (!s) return std::nullopt;
-  const std::string& t = *s;
-  std::size_t i = (!t.empty() && t[0] == '-') ? 1 : 0;
-  bool digits = i < t.size();
-  for (std::size_t j = i; j < t.size(); ++j)
-    if (!std::isdigit(static_cast<unsigned char>(t[j]))) digits = false;
-  if (!digits) {
-    c.error(v, "expected " + expected + ", got '" + t + "'");
-    return std::nullopt;
-  }
-  errno = 0;
-  const long long n = std::strtoll(t.c_str(), nullptr, 10);
-  if (errno == ERANGE || n < lo || n > hi) {
-    c.error(v, "out of range: expected " + expected + ", got " + t);
-    return std::nullopt;
-  }
-  return n;
-}
-
-// A floating-point number; bounds inclusive unless `lo_open`/`hi_open`.
-std::optional<double> read_number(Ctx& c, const Value& v, double lo, double hi, bool lo_open = false,
-                                  bool hi_open = false) {
-  std::ostringstream r;
-  r << "a number in " << (lo_open ? "(" : "[") << lo << ", " << hi << (hi_open ? ")" : "]");
-  const std::string expected = r.str();
-  auto s = scalar(c, v, expected);
-  if (!s) return std::nullopt;
-  const std::string& t = *s;
-  bool chars_ok = !t.empty();
-  for (char ch : t)
-    if (!(std::isdigit(static_cast<unsigned char>(ch)) || ch == '.' || ch == 'e' || ch == 'E' || ch == '+' ||
-          ch == '-'))
-      chars_ok = false;
-  char* end = nullptr;
-  const double d = chars_ok ? std::strtod(t.c_str(), &end) : 0.0;
-  if (!chars_ok || end == nullptr || *end != '\0' || !std::isfinite(d)) {
-    c.error(v, "expected " + expected + ", got '" + t + "'");
-    return std::nullopt;
-  }
-  if (d < lo || d > hi || (lo_open && d == lo) || (hi_open && d == hi)) {
-    c.error(v, "out of range: expected " + expected + ", got " + t);
-    return std::nullopt;
-  }
-  return d;
-}
-
-std::optional<double> read_probability(Ctx& c, const Value& v) { return read_number(c, v, 0.0, 1.0); }
-
-// A non-negative duration with a unit, at most kMaxDuration; `positive`
-// also rejects zero.
-std::optional<Duration> read_duration(Ctx& c, const Value& v, bool positive = false) {
-  auto s = scalar(c, v, kDurationHint);
-  if (!s) return std::nullopt;
-  const std::string& t = *s;
-  if (!t.empty() && t[0] == '-' && parse_duration(t.substr(1))) {
-    c.error(v, "must not be negative, got '" + t + "'");
-    return std::nullopt;
-  }
-  auto d = parse_duration(t);
-  if (!d) {
-    std::string msg = std::string("expected ") + kDurationHint + ", got '" + t + "'";
-    bool bare_number = !t.empty();
-    for (char ch : t)
-      if (!(std::isdigit(static_cast<unsigned char>(ch)) || ch == '.')) bare_number = false;
-    if (bare_number) msg += " (add a unit, e.g. '" + t + "s')";
-    c.error(v, msg);
-    return std::nullopt;
-  }
-  if (positive && *d == Duration::zero()) {
-    c.error(v, "must be greater than 0, got '" + t + "'");
-    return std::nullopt;
-  }
-  if (*d > kMaxDuration) {
-    c.error(v, "out of range: at most 24h, got '" + t + "'");
-    return std::nullopt;
-  }
-  return d;
-}
-
-template <class E>
-using EnumTable = std::vector<std::pair<std::string, E>>;
-
-template <class E>
-EnumTable<E> enum_table(std::initializer_list<E> values) {
-  EnumTable<E> t;
-  for (E e : values) t.emplace_back(to_string(e), e);
-  return t;
-}
-
-template <class E>
-std::vector<std::string> enum_names(const EnumTable<E>& t) {
-  std::vector<std::string> v;
-  for (const auto& p : t) v.push_back(p.first);
-  return v;
-}
-
-template <class E>
-std::optional<E> read_enum(Ctx& c, const Value& v, const EnumTable<E>& table, const std::string& what) {
-  const auto names = enum_names(table);
-  auto s = scalar(c, v, what + " (one of " + join(names) + ")");
-  if (!s) return std::nullopt;
-  for (const auto& p : table)
-    if (p.first == *s) return p.second;
-  c.error(v, "unknown " + what + " '" + *s + "'" + did_you_mean(*s, names) + "; expected one of " + join(names));
-  return std::nullopt;
-}
 
 const EnumTable<TransportKind>& transport_table() {
   static const auto t = enum_table({TransportKind::Sim, TransportKind::Asio});
@@ -438,11 +78,11 @@ const EnumTable<CloseStyle>& close_style_table() {
   return t;
 }
 const EnumTable<FaultKind>& fault_kind_table() {
-  static const auto t = enum_table({FaultKind::Loss, FaultKind::BurstLoss, FaultKind::GilbertElliott,
-                                    FaultKind::Jitter, FaultKind::Latency, FaultKind::Bandwidth,
-                                    FaultKind::HalfOpen, FaultKind::Partition, FaultKind::AcceptPause,
-                                    FaultKind::Rst, FaultKind::HandlerException, FaultKind::AcceptFailure,
-                                    FaultKind::ServerVanish, FaultKind::ServerRestart});
+  static const EnumTable<FaultKind> t = [] {
+    EnumTable<FaultKind> out;
+    for (const auto& i : fault_kinds()) out.emplace_back(i.name, i.kind);
+    return out;
+  }();
   return t;
 }
 const EnumTable<Direction>& direction_table() {
@@ -496,64 +136,20 @@ bool is_name(const std::string& s, bool allow_underscore) {
 }
 
 // ns-3 DataRate spellings: a number and [prefix]{bps,b/s,Bps,B/s}.
-bool is_data_rate(const std::string& s) {
-  std::size_t i = 0;
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-  const std::string number = s.substr(0, i);
-  const std::string unit = s.substr(i);
-  if (number.empty() || number.find('.') != number.rfind('.') || number == ".") return false;
-  if (std::strtod(number.c_str(), nullptr) <= 0) return false;
-  // Exactly the units ns-3 3.37's DataRate parser knows (data-rate.cc):
-  // anything else aborts the simulator at run time.
-  static const char* const units[] = {
-      "bps",  "b/s",  "Bps",  "B/s",  "kbps", "kb/s", "Kbps",  "Kb/s",  "kBps",  "kB/s",  "KBps",  "KB/s",  "Kib/s",
-      "KiB/s", "Mbps", "Mb/s", "MBps", "MB/s", "Mib/s", "MiB/s", "Gbps", "Gb/s", "GBps", "GB/s", "Gib/s", "GiB/s"};
-  for (const char* u : units)
-    if (unit == u) return true;
-  return false;
-}
+bool is_data_rate(const std::string& s) { return parse_data_rate(s).has_value(); }
 
 // ----------------------------------------------------------- fault fields
 
-struct FaultFields {
-  FaultKind kind;
-  std::vector<std::string> fields;  // besides `kind`
-};
-
-const std::vector<FaultFields>& fault_fields() {
-  static const std::vector<FaultFields> v = {
-      {FaultKind::Loss, {"at", "duration", "targets", "target", "direction", "rate"}},
-      {FaultKind::BurstLoss, {"at", "duration", "targets", "target", "direction", "rate", "burst_min", "burst_max"}},
-      {FaultKind::GilbertElliott,
-       {"at", "duration", "targets", "target", "direction", "p_good_to_bad", "p_bad_to_good", "loss_good",
-        "loss_bad"}},
-      {FaultKind::Jitter,
-       {"at", "duration", "targets", "target", "direction", "distribution", "max", "mean", "sd", "bound",
-        "reorder"}},
-      {FaultKind::Latency, {"at", "duration", "targets", "target", "direction", "latency"}},
-      {FaultKind::Bandwidth, {"at", "duration", "targets", "target", "direction", "bytes_per_second"}},
-      {FaultKind::HalfOpen, {"at", "targets", "target"}},
-      {FaultKind::Partition, {"at", "duration", "targets", "target"}},
-      {FaultKind::AcceptPause, {"at", "duration"}},
-      {FaultKind::Rst, {"at", "targets", "target"}},
-      {FaultKind::HandlerException, {"at", "duration", "handler", "event", "probability", "nth"}},
-      {FaultKind::AcceptFailure, {"at", "duration", "every", "probability"}},
-      {FaultKind::ServerVanish, {"at"}},
-      {FaultKind::ServerRestart, {"at", "duration"}},
-  };
-  return v;
-}
-
 std::vector<std::string> fields_of(FaultKind k) {
   std::vector<std::string> out{"kind"};
-  for (const auto& f : fault_fields())
-    if (f.kind == k) out.insert(out.end(), f.fields.begin(), f.fields.end());
+  const auto& f = fault_kind_info(k).fields;
+  out.insert(out.end(), f.begin(), f.end());
   return out;
 }
 
 std::vector<std::string> all_fault_fields() {
   std::vector<std::string> out{"kind"};
-  for (const auto& f : fault_fields())
+  for (const auto& f : fault_kinds())
     for (const auto& name : f.fields)
       if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
   return out;
@@ -917,7 +513,8 @@ class Parser {
         if (is_data_rate(*r))
           s.link_rate = *r;
         else
-          c_.error(it->value, "expected a data rate like 100Mbps, 1Gbps, 512kbps, got '" + *r + "'");
+          c_.error(it->value,
+                   "expected a data rate like 100Mbps, 1Gbps, 512kbps (from 1bps to 1Tbps), got '" + *r + "'");
       }
     }
     if (const Item* it = m.get("delay"))
@@ -1329,30 +926,16 @@ class Parser {
       return m.get(key);
     };
 
-    // Transport support.
+    // Transport support, from the kind's table row.
     if (info_.transports_ok) {
+      const FaultKindInfo& info = fault_kind_info(*kind);
       const bool asio = std::find(s.transports.begin(), s.transports.end(), TransportKind::Asio) != s.transports.end();
       const bool sim = std::find(s.transports.begin(), s.transports.end(), TransportKind::Sim) != s.transports.end();
-      switch (*kind) {
-        case FaultKind::Loss:
-        case FaultKind::BurstLoss:
-        case FaultKind::GilbertElliott:
-        case FaultKind::ServerVanish:
-          if (asio)
-            c_.error(kind_item->value, kname + " cannot be injected on the real transport without root: use transports: [sim]");
-          break;
-        case FaultKind::Latency:
-          if (sim)
-            c_.error(kind_item->value,
-                     "latency faults are not injected on the simulated transport: use link.delay for sim, or transports: [asio]");
-          break;
-        case FaultKind::Bandwidth:
-          if (sim)
-            c_.error(kind_item->value,
-                     "bandwidth faults are not injected on the simulated transport: use link.rate for sim, or transports: [asio]");
-          break;
-        default: break;
-      }
+      if (asio && !info.asio)
+        c_.error(kind_item->value, kname + " cannot be injected on the real transport without root: use transports: [sim]");
+      if (sim && !info.sim)
+        c_.error(kind_item->value, kname + " faults are not injected on the simulated transport: " + info.elsewhere +
+                                       ", or transports: [asio]");
     }
 
     if (const Item* it = get("at")) {
@@ -1363,8 +946,7 @@ class Parser {
                                   " >= duration " + format_duration(s.duration));
       }
     }
-    const bool needs_duration =
-        *kind == FaultKind::Partition || *kind == FaultKind::AcceptPause || *kind == FaultKind::ServerRestart;
+    const bool needs_duration = fault_kind_info(*kind).needs("duration");
     if (const Item* it = get("duration")) {
       if (auto d = read_duration(c_, it->value, needs_duration)) f.duration = *d;
     } else if (needs_duration) {
@@ -1700,7 +1282,7 @@ ParseResult parse_scenario_text(const std::string& text, const std::string& file
     // input can hang this call or exhaust the machine.
     YamlLimits yaml_limits;
     yaml_limits.max_depth = kMaxDepth;
-    yaml_limits.max_time = std::chrono::milliseconds(800);
+    yaml_limits.max_time = std::chrono::milliseconds(500);
     const YamlLoad loaded = load_yaml(text, yaml_limits);
     const std::vector<YamlNode>& docs = loaded.documents;
     const bool syntax_ok = !loaded.error.has_value();

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <stdexcept>
+
+#include "connfail/scenarios/fault_kinds.h"
 #include "connfail/scenarios/registry.h"
 
 namespace connfail::scenarios {
@@ -102,6 +106,64 @@ json if_const(const std::string& key, const std::string& value, bool is_default)
   return json{{"anyOf", json::array({json{{"not", json{{"required", json::array({key})}}}}, when})}};
 }
 
+
+// "a, b and c"
+std::string and_list(const std::vector<std::string>& v) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i == 0 ? "" : i + 1 == v.size() ? " and " : ", ") + v[i];
+  return out;
+}
+
+// The fault definition from the fault-kind table (scenarios/fault_kinds.h):
+// the kind names, every field name, and per kind the fields it takes and
+// requires. The field definitions themselves and each kind's extra rules
+// (jitter's distribution, the probability-or-counter choice) stay in the
+// checked-in text; a field the table names and the text does not define is
+// a bug caught here.
+void fault_rules_from_table(json& fault) {
+  json names = json::array();
+  json fields = json::array({"kind"});
+  std::vector<std::string> sim_only, asio_only;
+  for (const auto& k : fault_kinds()) {
+    names.push_back(k.name);
+    if (k.sim && !k.asio) sim_only.push_back(k.name);
+    if (k.asio && !k.sim) asio_only.push_back(k.name);
+    for (const auto& f : k.fields) {
+      if (!fault["properties"].contains(f))
+        throw std::logic_error("fault field '" + f + "' of kind " + k.name + " has no definition in the schema");
+      if (std::find(fields.begin(), fields.end(), f) == fields.end()) fields.push_back(f);
+    }
+  }
+  json& kind = fault["properties"]["kind"];
+  kind["enum"] = names;
+  kind["description"] = "What goes wrong. Each kind takes its own fields (see the per-kind rules). Transport support: " +
+                        and_list(sim_only) + (sim_only.size() == 1 ? " is" : " are") + " sim only; " +
+                        and_list(asio_only) + (asio_only.size() == 1 ? " is" : " are") +
+                        " asio only; every other kind works on both.";
+  fault["propertyNames"] = json{{"enum", fields}};
+  json rules = json::array();
+  for (const auto& k : fault_kinds()) {
+    json then = json::object();
+    for (const auto& old : fault["allOf"])
+      if (old["if"]["properties"]["kind"]["const"] == k.name) then = old["then"];
+    // A field the kind constrains further (duration: > 0 where required)
+    // keeps its constraint.
+    const json old_props = then.contains("properties") ? then["properties"] : json::object();
+    json props = json::object();
+    props["kind"] = true;
+    for (const auto& f : k.fields) props[f] = old_props.contains(f) ? old_props[f] : json(true);
+    json rebuilt = json::object();
+    rebuilt["properties"] = props;
+    rebuilt["additionalProperties"] = false;
+    if (!k.required.empty()) rebuilt["required"] = k.required;
+    for (auto it = then.begin(); it != then.end(); ++it)
+      if (it.key() != "properties" && it.key() != "additionalProperties" && it.key() != "required")
+        rebuilt[it.key()] = it.value();
+    rules.push_back(json{{"if", if_const("kind", k.name, false)}, {"then", rebuilt}});
+  }
+  fault["allOf"] = rules;
+}
+
 }  // namespace
 
 std::string scenario_schema() {
@@ -115,6 +177,8 @@ std::string scenario_schema() {
     else
       ++it;
   }
+
+  fault_rules_from_table(defs["fault"]);
 
   json& server = s["properties"]["server"];
   std::string kinds;

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "connfail/scenarios/fault_kinds.h"
 #include "connfail/scenarios/parser.h"
 #include "connfail/scenarios/registry.h"
 
@@ -190,17 +191,12 @@ class Writer {
     out_ << YAML::BeginMap;
     kv("kind", to_string(f.kind));
     kv_dur("at", f.at);
-    const bool has_duration = f.kind != FaultKind::HalfOpen && f.kind != FaultKind::Rst &&
-                              f.kind != FaultKind::ServerVanish;
-    const bool has_targets = f.kind != FaultKind::AcceptPause && f.kind != FaultKind::HandlerException &&
-                             f.kind != FaultKind::AcceptFailure && f.kind != FaultKind::ServerVanish &&
-                             f.kind != FaultKind::ServerRestart;
-    const bool has_direction = f.kind == FaultKind::Loss || f.kind == FaultKind::BurstLoss ||
-                               f.kind == FaultKind::GilbertElliott || f.kind == FaultKind::Jitter ||
-                               f.kind == FaultKind::Latency || f.kind == FaultKind::Bandwidth;
-    // Partition and accept-pause always carry their (required) duration.
-    if (has_duration && (f.duration != d.duration || f.kind == FaultKind::Partition ||
-                         f.kind == FaultKind::AcceptPause || f.kind == FaultKind::ServerRestart))
+    const FaultKindInfo& info = fault_kind_info(f.kind);
+    const bool has_duration = info.takes("duration");
+    const bool has_targets = info.takes("targets");
+    const bool has_direction = info.takes("direction");
+    // A required duration is always written.
+    if (has_duration && (f.duration != d.duration || info.needs("duration")))
       kv_dur("duration", f.duration);
     if (has_targets && !f.targets.empty()) {
       out_ << YAML::Key << "targets" << YAML::Value << YAML::Flow << YAML::BeginSeq;

@@ -1,12 +1,14 @@
 // The report writers: report.json round trip and determinism, Markdown,
 // self-contained HTML, JUnit XML, atomic writes, and report diffs.
 #include "connfail/reports/report_writer.h"
+#include "connfail/reports/report_reader.h"
 
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -589,6 +591,76 @@ TEST(ReportStatuses, InconclusiveAndNotApplicableAreNeitherPassNorFail) {
   auto bad = to_json(r);
   bad["runs"][0]["passed"] = true;
   EXPECT_THROW(report_from_json(bad), std::exception);
+}
+
+// The streamed reader behind `connfail diff`: the same runs (keys and
+// verdicts) as the full reader, from a string or a stream, and one message
+// naming the field for anything that is not a connfail report.
+TEST(ReportReader, StreamedRunsMatchTheFullReader) {
+  const Report rep = sample_report();
+  const std::string text = to_json(rep).dump(2);
+  Report a, b;
+  std::string err;
+  ASSERT_TRUE(read_report_runs(text, a, &err)) << err;
+  std::istringstream in(text);
+  ASSERT_TRUE(read_report_runs(in, b, &err)) << err;
+  ASSERT_EQ(a.runs.size(), rep.runs.size());
+  ASSERT_EQ(b.runs.size(), rep.runs.size());
+  for (std::size_t i = 0; i < rep.runs.size(); ++i) {
+    EXPECT_EQ(run_key(a.runs[i]), run_key(rep.runs[i]));
+    EXPECT_EQ(run_key(b.runs[i]), run_key(rep.runs[i]));
+    EXPECT_EQ(a.runs[i].passed, rep.runs[i].passed) << i;
+    EXPECT_EQ(a.runs[i].file, rep.runs[i].file) << i;
+    EXPECT_TRUE(a.runs[i].findings.empty()) << "findings are not kept";
+  }
+  EXPECT_EQ(a.connfail_version, "0.1.0");
+  // A diff of the streamed reports sees the one failing run.
+  EXPECT_EQ(diff_reports(a, b).still_failing.size(), 1u);
+  Report full;
+  ASSERT_TRUE(parse_report_text(text, full, &err)) << err;
+  EXPECT_EQ(full.runs.size(), rep.runs.size());
+  EXPECT_FALSE(parse_report_text(text, full, &err, 100));
+  EXPECT_NE(err.find("more than the 100"), std::string::npos) << err;
+}
+
+TEST(ReportReader, NamesTheFieldThatIsWrong) {
+  const std::string good = to_json(sample_report()).dump();
+  auto error_of = [](const std::string& text) {
+    Report r;
+    std::string err;
+    EXPECT_FALSE(read_report_runs(text, r, &err)) << text.substr(0, 200);
+    return err;
+  };
+  auto edited = [&](const std::function<void(nlohmann::json&)>& f) {
+    auto j = nlohmann::json::parse(good);
+    f(j);
+    return j.dump();
+  };
+  EXPECT_NE(error_of("").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of("[1,2]").find("top level"), std::string::npos);
+  EXPECT_NE(error_of("{\"runs\": []}").find("no \"schema\""), std::string::npos);
+  EXPECT_NE(error_of(edited([](auto& j) { j["schema"] = "other/1"; })).find("schema is \"other/1\""),
+            std::string::npos);
+  EXPECT_EQ(error_of(edited([](auto& j) { j.erase("runs"); })), "runs: missing");
+  EXPECT_EQ(error_of(edited([](auto& j) { j["runs"][1]["transport"] = "tcp"; })),
+            "runs[1].transport: expected \"sim\" or \"asio\"");
+  EXPECT_EQ(error_of(edited([](auto& j) { j["runs"][2].erase("seed"); })), "runs[2].seed: missing");
+  EXPECT_EQ(error_of(edited([](auto& j) { j["runs"][0]["seed"] = -1; })),
+            "runs[0].seed: expected an integer in [0, 4294967295]");
+  EXPECT_EQ(error_of(edited([](auto& j) { j["runs"][0]["passed"] = "yes"; })), "runs[0].passed: expected true or false");
+  EXPECT_EQ(error_of(edited([](auto& j) { j["runs"][0]["status"] = "fail"; })),
+            "runs[0].status: \"fail\" contradicts passed: true");
+  EXPECT_EQ(error_of(edited([](auto& j) { j["runs"][0]["scenario"] = nlohmann::json::array(); })),
+            "runs[0].scenario: expected a value, got an array");
+  // Any depth is refused cleanly, not by running out of stack.
+  std::string deep = "{\"deep\": ";
+  for (int i = 0; i < 100000; ++i) deep += '[';
+  EXPECT_NE(error_of(deep).find("nested deeper than"), std::string::npos);
+  // Unknown fields are skipped (reports from newer versions still diff).
+  Report r;
+  std::string err;
+  EXPECT_TRUE(read_report_runs(edited([](auto& j) { j["runs"][0]["new_field"] = {{"a", {1, 2, 3}}}; }), r, &err)) << err;
+  EXPECT_EQ(r.runs.size(), 3u);
 }
 
 }  // namespace

@@ -286,3 +286,134 @@ TEST(Limits, FileSizeCountsAndWorkAreErrorsNamingTheLimit) {
 }
 
 }  // namespace
+
+// The fault-kind table (scenarios/fault_kinds.h) is what the parser, the
+// writer and the schema read: for every kind, its required fields are
+// enough, every field it takes is accepted, every other kind's field is
+// refused as not applying, the writer writes nothing else, and the schema's
+// rule for it lists exactly those fields. Sample values differ from the
+// defaults, so a field the parser takes but ignores shows up.
+#include "connfail/scenarios/fault_kinds.h"
+#include "connfail/scenarios/schema.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using namespace connfail::scenarios;
+
+const std::map<std::string, std::string>& sample_values() {
+  static const std::map<std::string, std::string> v = {
+      {"at", "1s"},           {"duration", "5s"},         {"targets", "[c]"},        {"target", "c"},
+      {"direction", "to-server"},  {"rate", "0.1"},            {"burst_min", "2"},        {"burst_max", "3"},
+      {"p_good_to_bad", "0.1"}, {"p_bad_to_good", "0.5"}, {"loss_good", "0.1"},        {"loss_bad", "0.9"},
+      {"distribution", "uniform"}, {"max", "10ms"},       {"mean", "1ms"},           {"sd", "2ms"},
+      {"bound", "20ms"},      {"reorder", "true"},       {"latency", "10ms"},       {"bytes_per_second", "1000"},
+      {"handler", "echo"},    {"event", "active"},          {"probability", "0.5"},    {"nth", "2"},
+      {"every", "3"}};
+  return v;
+}
+
+std::string with_fault(const FaultKindInfo& k, const std::vector<std::string>& fields) {
+  std::string y = std::string("name: t\ntransports: [") + (k.sim ? "sim" : "asio") +
+                  "]\nserver:\n  kind: echo\nclients:\n  - name: c\nfaults:\n  - kind: " + k.name + "\n";
+  for (const auto& f : fields) y += "    " + f + ": " + sample_values().at(f) + "\n";
+  return y;
+}
+
+std::string errors_of(const ParseResult& r) {
+  std::string s;
+  for (const auto& e : r.errors) s += e.to_string() + "\n";
+  return s;
+}
+
+TEST(FaultKindTable, ParserWriterAndSchemaFollowIt) {
+  std::set<std::string> names, every_field;
+  for (const auto& k : fault_kinds()) {
+    EXPECT_TRUE(names.insert(k.name).second) << k.name << " twice";
+    EXPECT_EQ(fault_kind_named(k.name), k.kind);
+    EXPECT_STREQ(to_string(k.kind), k.name);
+    EXPECT_TRUE(k.sim || k.asio) << k.name << " runs nowhere";
+    every_field.insert(k.fields.begin(), k.fields.end());
+    for (const auto& f : k.required) EXPECT_TRUE(k.takes(f)) << k.name << " requires " << f << " it does not take";
+  }
+  const auto schema = nlohmann::json::parse(scenario_schema());
+  const auto& fault = schema.at("$defs").at("fault");
+  for (const auto& k : fault_kinds()) {
+    SCOPED_TRACE(k.name);
+    // The required fields (and a trigger where one is needed) are enough.
+    std::vector<std::string> minimal = k.required;
+    if (k.takes("nth") || k.takes("every")) minimal.push_back("probability");
+    if (k.takes("distribution")) minimal.push_back("max");
+    auto r = parse_scenario_text(with_fault(k, minimal), "t.yaml");
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const std::string minimal_yaml = to_yaml(*r.scenario);
+    // Every field it takes is accepted (target/targets and the two jitter
+    // shapes and the two triggers are either-or: each tried alone).
+    for (const auto& f : k.fields) {
+      std::vector<std::string> with = minimal;
+      if (std::find(with.begin(), with.end(), f) == with.end()) with.push_back(f);
+      if (f == "nth" || f == "every") with.erase(std::find(with.begin(), with.end(), "probability"));
+      const bool normal = f == "distribution" || f == "mean" || f == "sd" || f == "bound";
+      if (normal) {
+        with.erase(std::find(with.begin(), with.end(), "max"));
+        if (f != "distribution") with.push_back("distribution");
+        if (f != "sd") with.push_back("sd");
+      }
+      std::string y = with_fault(k, with);
+      if (normal) y.replace(y.find("uniform"), 7, "normal");
+      r = parse_scenario_text(y, "t.yaml");
+      EXPECT_TRUE(r.ok()) << f << ":\n" << y << errors_of(r);
+      if (!r.ok()) continue;
+      // The writer writes only the kind's fields, and the field was read:
+      // (sample values differ from the defaults) the scenario changed.
+      const std::string written = to_yaml(*r.scenario);
+      if (std::find(minimal.begin(), minimal.end(), f) == minimal.end()) {
+        EXPECT_NE(written, minimal_yaml) << f << " taken but not read or not written";
+      }
+      const auto back = parse_scenario_text(written, "w.yaml");
+      EXPECT_TRUE(back.ok()) << written << errors_of(back);
+      const auto faults_at = written.find("faults:");
+      ASSERT_NE(faults_at, std::string::npos) << written;
+      for (const auto& other : every_field) {
+        if (!k.takes(other)) {
+          EXPECT_EQ(written.find("\n    " + other + ":", faults_at), std::string::npos) << other << " in\n" << written;
+        }
+      }
+    }
+    // Any other kind's field is refused as not applying to this kind.
+    for (const auto& f : every_field) {
+      if (k.takes(f)) continue;
+      std::vector<std::string> with = minimal;
+      with.push_back(f);
+      r = parse_scenario_text(with_fault(k, with), "t.yaml");
+      ASSERT_FALSE(r.ok()) << f;
+      EXPECT_NE(errors_of(r).find("'" + f + "' does not apply to a " + std::string(k.name) + " fault"),
+                std::string::npos)
+          << errors_of(r);
+    }
+    // The schema's rule for the kind: exactly its fields, its required ones.
+    bool found = false;
+    for (const auto& rule : fault.at("allOf")) {
+      if (rule.at("if").at("properties").at("kind").at("const") != k.name) continue;
+      found = true;
+      std::set<std::string> props;
+      for (auto it = rule.at("then").at("properties").begin(); it != rule.at("then").at("properties").end(); ++it)
+        props.insert(it.key());
+      std::set<std::string> want(k.fields.begin(), k.fields.end());
+      want.insert("kind");
+      EXPECT_EQ(props, want);
+      std::set<std::string> req;
+      if (rule.at("then").contains("required"))
+        for (const auto& q : rule.at("then").at("required")) req.insert(q.get<std::string>());
+      EXPECT_EQ(req, std::set<std::string>(k.required.begin(), k.required.end()));
+    }
+    EXPECT_TRUE(found) << "no schema rule";
+  }
+  std::set<std::string> schema_kinds;
+  for (const auto& n : fault.at("properties").at("kind").at("enum")) schema_kinds.insert(n.get<std::string>());
+  EXPECT_EQ(schema_kinds, names);
+}
+
+}  // namespace
