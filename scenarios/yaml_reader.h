@@ -3,9 +3,9 @@
 //
 // yaml-cpp 0.7.0, the version Debian 12 packages, has inputs it never
 // returns from: LoadAll loops allocating on some malformed documents
-// (tests/fixtures/scenarios/hangs/ holds one). Its error positions are the
-// ones connfail's messages have always carried, so it stays -- but it runs
-// in a forked child process that the caller bounds:
+// (tests/fixtures/scenarios/bad/yaml-reader-hang.yaml is one). Its error
+// positions are the ones connfail's messages have always carried, so it
+// stays -- but it runs in a forked child process that the caller bounds:
 //   * the child is killed (SIGKILL) when it has run for `max_time` of wall
 //     time, or grown by `max_memory` bytes of resident memory (polled every
 //     few milliseconds), or when it writes more than `max_output` bytes;
