@@ -60,12 +60,22 @@ std::optional<Duration> parse_duration(const std::string& text) {
   for (const auto& cand : kUnits)
     if (unit == cand.suffix) u = &cand;
   if (u == nullptr) return std::nullopt;
-  char* end = nullptr;
-  const double v = std::strtod(number.c_str(), &end);
-  if (end == nullptr || *end != '\0' || !std::isfinite(v) || v < 0) return std::nullopt;
-  const double ns = v * static_cast<double>(u->ns);
-  if (ns > 9.0e18) return std::nullopt;
-  return Duration(static_cast<std::int64_t>(std::llround(ns)));
+  // Exact decimal arithmetic (a double is off by a few nanoseconds past
+  // 2^53 ns, and format_duration's spelling must read back to the same
+  // value): digits * unit / 10^decimals, rounded to the nearest nanosecond.
+  // More than 24 digits is never a meaningful duration.
+  const std::size_t point = number.find('.');
+  const std::string digits =
+      point == std::string::npos ? number : number.substr(0, point) + number.substr(point + 1);
+  const std::size_t decimals = point == std::string::npos ? 0 : number.size() - point - 1;
+  if (digits.size() > 24) return std::nullopt;
+  __extension__ typedef unsigned __int128 u128;  // GCC and clang
+  u128 mantissa = 0, scale = 1;
+  for (char ch : digits) mantissa = mantissa * 10 + static_cast<unsigned>(ch - '0');
+  for (std::size_t k = 0; k < decimals; ++k) scale *= 10;
+  const u128 ns = (mantissa * static_cast<u128>(u->ns) + scale / 2) / scale;
+  if (ns > static_cast<u128>(9000000000000000000ULL)) return std::nullopt;
+  return Duration(static_cast<std::int64_t>(ns));
 }
 
 std::string format_duration(Duration d) {

@@ -417,3 +417,26 @@ TEST(FaultKindTable, ParserWriterAndSchemaFollowIt) {
 }
 
 }  // namespace
+
+namespace {
+
+// Found by fuzz_units: "20011.4h" is 72,041,040,000,000,000 ns, past 2^53,
+// where a double is off by a few nanoseconds; its formatted spelling read
+// back to another value. Durations are read with exact decimal arithmetic.
+TEST(Durations, FormattedSpellingReadsBackExactly) {
+  using connfail::scenarios::format_duration;
+  using connfail::scenarios::parse_duration;
+  for (const char* text : {"20011.4h", "0.1s", "1.5us", "0.001us", "2500000h", "123456789.123456789s", "24h"}) {
+    const auto d = parse_duration(text);
+    ASSERT_TRUE(d) << text;
+    EXPECT_EQ(parse_duration(format_duration(*d)), d) << text << " -> " << format_duration(*d);
+  }
+  EXPECT_EQ(parse_duration("20011.4h")->count(), 72041040000000000LL);
+  EXPECT_EQ(parse_duration("0.0005us")->count(), 1);  // rounded to the nearest ns
+  EXPECT_EQ(parse_duration("0.0004us")->count(), 0);
+  EXPECT_FALSE(parse_duration("2500001h"));             // past 9e18 ns
+  EXPECT_FALSE(parse_duration("1234567890123456789012345us"));  // more than 24 digits
+}
+
+}  // namespace
+

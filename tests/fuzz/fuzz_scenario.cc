@@ -1,0 +1,22 @@
+// libFuzzer target: the scenario parser and validator on any bytes. A
+// valid scenario must also survive the writer and read back the same.
+// Crashes, sanitizer reports, more than 1 s per input or 256 MiB of memory
+// fail (the flags ctest passes; tests/fuzz/README.md).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "connfail/scenarios/parser.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  const auto r = connfail::scenarios::parse_scenario_text(text, "fuzz.yaml");
+  if (r.ok()) {
+    const std::string y = connfail::scenarios::to_yaml(*r.scenario);
+    const auto back = connfail::scenarios::parse_scenario_text(y, "fuzz-written.yaml");
+    if (!back.ok() || connfail::scenarios::to_yaml(*back.scenario) != y) __builtin_trap();
+  } else {
+    for (const auto& e : r.errors) (void)e.to_string();
+  }
+  return 0;
+}
