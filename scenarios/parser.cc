@@ -1044,7 +1044,8 @@ class Parser {
           }
           if (it == nullptr) continue;
           const std::string k = key;
-          auto d = read_duration(c_, it->value, k == "max" || k == "sd");
+          // bound 0 would clamp every delay to 0: no jitter at all.
+          auto d = read_duration(c_, it->value, k == "max" || k == "sd" || k == "bound");
           if (!d) continue;
           if (k == "max") f.max = *d;
           if (k == "mean") f.mean = *d;

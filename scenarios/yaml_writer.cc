@@ -226,7 +226,7 @@ class Writer {
         } else {
           if (f.mean != d.mean) kv_dur("mean", f.mean);
           kv_dur("sd", f.sd);
-          if (f.bound != d.bound) kv_dur("bound", f.bound);
+          kv_dur("bound", f.bound);  // always: absent means mean + 4 sd, not the default 0
         }
         if (f.reorder != d.reorder) kv_bool("reorder", f.reorder);
         break;

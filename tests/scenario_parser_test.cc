@@ -44,6 +44,7 @@ const BadCase kBad[] = {
     {"field-of-other-fault-kind", 10, "faults[0].burst_max", "does not apply to a loss fault"},
     {"handler-exception-no-trigger", 7, "faults[0].probability", "missing required field"},
     {"hosts-above-count", 7, "clients[0].hosts", "at most count"},
+    {"jitter-bound-zero", 11, "faults[0].bound", "must be greater than 0"},
     {"jitter-field-of-other-distribution", 11, "faults[0].max", "only applies to distribution uniform"},
     {"latency-on-sim", 7, "faults[0].kind", "not injected on the simulated transport"},
     {"list-where-map", 2, "server", "expected a map, got a list"},

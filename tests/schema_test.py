@@ -54,6 +54,7 @@ SCHEMA_REJECTS = {
     "empty.yaml": "an empty document (null) is not a map",
     "field-of-other-fault-kind.yaml": "burst_max on a loss fault",
     "handler-exception-no-trigger.yaml": "handler-exception without probability or nth",
+    "jitter-bound-zero.yaml": "normal jitter with bound 0ms",
     "jitter-field-of-other-distribution.yaml": "max on normal jitter",
     "latency-on-sim.yaml": "latency fault on the simulated transport (the default)",
     "list-where-map.yaml": "server given as a list",
