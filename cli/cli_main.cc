@@ -387,6 +387,9 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
         o.seed = seed;
         o.variant = sel.variant;
         o.pcap_prefix = pcap_prefix(sel, s, t, seed);
+        if (!sel.out.empty())
+          o.artifacts_dir =
+              (fs::path(sel.out) / "servers" / (s.name + "-" + to_string(t) + "-seed" + std::to_string(seed))).string();
         report.runs.push_back(run_scenario(s, o));
         print_run(report.runs.back(), sel.quiet);
       }

@@ -384,6 +384,7 @@ class Parser {
     }
     check_capacity(s);
     check_fault_targets_exist(s);
+    check_external_server(s);
     if (s.expect.reconnect) {
       bool any = false;
       for (const auto& g : s.clients) {
@@ -482,6 +483,34 @@ class Parser {
                      "to the server, and this machine has " + std::to_string(ports) +
                      " ephemeral ports (net.ipv4.ip_local_port_range)");
     }
+  }
+
+  // A server run as a process (the `process` kind) is judged from outside:
+  // nothing can be injected inside it, it keeps no ledger, and its clock
+  // runs at wall speed.
+  void check_external_server(const Scenario& s) {
+    const ServerKindEntry* entry = Registry::global().server(s.server.kind);
+    if (entry == nullptr || !entry->external) return;
+    const std::string kind = "server kind '" + s.server.kind + "'";
+    if (s.time_scale != 1.0)
+      c_.error(at("time_scale"), "time_scale",
+               "the " + kind + " runs at wall-clock speed (its own timers cannot be scaled): time_scale must be 1");
+    for (std::size_t i = 0; i < s.faults.size(); ++i) {
+      const Fault& f = s.faults[i];
+      if (!fault_kind_info(f.kind).at_server) continue;
+      const std::string p = "faults[" + std::to_string(i) + "].kind";
+      c_.error(at(p), p,
+               "a " + std::string(to_string(f.kind)) + " fault acts inside the server, and the " + kind +
+                   " is a process connfail did not build; use faults on the network (partition, half-open, rst, "
+                   "jitter, latency, bandwidth)");
+    }
+    if (!s.expect.ledger_counts.empty())
+      c_.error(at("expect.ledger_counts", at("expect")), "expect.ledger_counts",
+               "the " + kind + " keeps no ledger connfail can read; count how the clients saw their connections "
+               "end with expect.client_ledger_counts");
+    if (s.expect.max_open_connections > 0)
+      c_.error(at("expect.max_open_connections", at("expect")), "expect.max_open_connections",
+               "not checked for the " + kind + " (it keeps no ledger connfail can read)");
   }
 
   // A handler-exception fault names a handler the server's pipeline has.

@@ -178,6 +178,14 @@ bool names(const std::vector<std::string>& list, const std::string& name) {
          std::find(list.begin(), list.end(), name) != list.end();
 }
 
+/// Whether a variant's server_kinds names `kind`: "*" names every kind but
+/// an external one (a process: no netcore code of ours to break).
+bool names_server(const std::vector<std::string>& list, const std::string& kind) {
+  if (std::find(list.begin(), list.end(), kind) != list.end()) return true;
+  const ServerKindEntry* e = Registry::global().server(kind);
+  return std::find(list.begin(), list.end(), "*") != list.end() && !(e != nullptr && e->external);
+}
+
 const VariantEntry* variant_or_throw(const std::string& variant) {
   if (variant.empty()) return nullptr;
   const VariantEntry* v = Registry::global().variant(variant);
@@ -191,12 +199,12 @@ ServerPlan make_server_plan(const ServerSpec& server, const std::string& variant
   const ServerKindEntry* e = Registry::global().server(server.kind);
   if (e == nullptr) throw std::invalid_argument("unknown server kind '" + server.kind + "'");
   const VariantEntry* v = variant_or_throw(variant);
-  const bool applies = v != nullptr && names(v->server_kinds, server.kind);
+  const bool applies = v != nullptr && names_server(v->server_kinds, server.kind);
   Options options = server.options;
   if (applies && v->server_options) v->server_options(options);
   ServerPlan plan = e->factory(options);
   if (applies && v->server_plan) plan = v->server_plan(options, std::move(plan));
-  if (!plan.start) throw std::logic_error("server kind '" + server.kind + "': the plan has no start function");
+  if (!plan.start && !plan.external) throw std::logic_error("server kind '" + server.kind + "': the plan has no start function");
   return plan;
 }
 
@@ -225,7 +233,7 @@ std::vector<std::string> variant_targets(const std::string& variant, const Scena
   std::vector<std::string> out;
   const VariantEntry* v = Registry::global().variant(variant);
   if (v == nullptr) return out;
-  if (names(v->server_kinds, s.server.kind)) out.push_back("server kind '" + s.server.kind + "'");
+  if (names_server(v->server_kinds, s.server.kind)) out.push_back("server kind '" + s.server.kind + "'");
   for (const auto& g : s.clients)
     if (names(v->client_behaviours, g.behaviour))
       out.push_back("client group '" + g.name + "' (" + g.behaviour + ")");
@@ -290,6 +298,7 @@ class NoTransport final : public netcore::Transport {
 std::optional<std::vector<std::string>> server_handler_names(const ServerSpec& server) {
   try {
     const ServerPlan plan = make_server_plan(server);
+    if (!plan.start) return std::nullopt;  // a process: its pipeline is not ours to read
     StillLoop loop;
     NoTransport transport(loop);
     netcore::ConnectionLedger ledger;

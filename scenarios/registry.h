@@ -31,6 +31,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -94,6 +95,31 @@ class AcceptLoop {
 using AcceptLoopFactory = std::function<std::unique_ptr<AcceptLoop>(
     netcore::Transport&, netcore::ConnectionLedger&, netcore::PipelineInit, const netcore::AcceptorOptions&)>;
 
+/// A server connfail does not build but starts as a process (the `process`
+/// server kind, real transport only): it is judged from outside, from the
+/// kernel's socket table for its process group, its fd count and what its
+/// clients see. `{port}` in argv and env values is replaced with the port.
+struct ExternalServer {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string cwd;
+  /// Where clients connect (the server must listen there).
+  std::string host = "127.0.0.1";
+  /// 0: connfail picks a free port (and substitutes it for {port}), unless
+  /// `port_pattern` is set.
+  int port = 0;
+  /// A regular expression with one group that captures the port from a
+  /// line of the server's stdout ("" = not read from stdout).
+  std::string port_pattern;
+  /// How long the server may take to accept a connection on its port.
+  Duration ready_timeout = std::chrono::seconds(10);
+  int stop_signal = 15;  // SIGTERM
+  Duration stop_grace = std::chrono::seconds(5);
+  /// File descriptors the server may hold at the verdict beyond what it held
+  /// when it became ready (a JVM opens files lazily).
+  int fd_slack = 0;
+};
+
 /// How to build a server for a run: what a server kind's factory returns.
 struct ServerPlan {
   /// Builds one server instance on the run's loop. Required.
@@ -107,6 +133,9 @@ struct ServerPlan {
   std::shared_ptr<const ServerPlan> backend;
   /// Replaces netcore::Acceptor (known-bug variants). Empty: the Acceptor.
   AcceptLoopFactory accept_loop;
+  /// Set for a server run as a process (then `start` is not used and may be
+  /// empty; the plan has no backend or accept loop).
+  std::shared_ptr<const ExternalServer> external;
 };
 
 using ServerFactory = std::function<ServerPlan(const Options&)>;
@@ -122,6 +151,10 @@ struct ServerKindEntry {
   ServerFactory factory;
   /// Transports it can run on; empty: both.
   std::vector<TransportKind> transports;
+  /// Its plans are ExternalServer processes (the `process` kind): faults
+  /// aimed inside the server and variants for "*" do not apply, and the
+  /// scenario's clock cannot be scaled.
+  bool external = false;
 };
 
 // ------------------------------------------------------------------ clients
@@ -298,6 +331,7 @@ using scenarios::AcceptLoop;
 using scenarios::ClientBehaviourEntry;
 using scenarios::ClientContext;
 using scenarios::ClientPlan;
+using scenarios::ExternalServer;
 using scenarios::OptionError;
 using scenarios::Options;
 using scenarios::OptionSchema;

@@ -18,12 +18,14 @@ namespace connfail::scenarios {
 struct Finding {
   /// orphan | close-wait | stale-channel | half-open-unreaped | healthy-closed |
   /// max-open | ledger-count | fd-delta | pending-timers | echo-mismatch |
-  /// not-reconnected | run-error
+  /// not-reconnected | run-error; for a server run as a process also
+  /// left-open | server-exited
   std::string kind;
   std::string message;     // one line a person can act on
   /// What the finding rests on: "inventory" (the transport's sockets at the
   /// verdict), "ledger" (netcore's record of channels), "client" (what the
-  /// clients observed), "timers", "fd-count", "harness".
+  /// clients observed), "timers", "fd-count", "harness", "process" (how a
+  /// server process ended).
   std::string evidence;
   std::string connection;  // "10.1.1.1:49153 -> 10.1.0.1:7000" or "" when not about one
   std::vector<std::string> history;  // "t=12.000s opened", "t=40.000s CLOSE_WAIT", ...

@@ -19,6 +19,13 @@ void Sampler::sample() {
     const std::string st = netcore::to_string(info.state);
     ++smp.by_state[st];
     const std::string key = conn_key(info.node, info.local, info.remote);
+    ConnHistory& h = histories[key];
+    h.last_seen = smp.t;
+    if (h.node.empty()) {
+      h.node = info.node;
+      h.local = info.local;
+      h.remote = info.remote;
+    }
     if (last_state_[key] != st) {
       last_state_[key] = st;
       histories[key].states.emplace_back(smp.t, st);
@@ -98,6 +105,12 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
         in.stale_channels.push_back({&e, owner, owner == "server" ? env.server_node() : env.backend_node(), g});
       }
   in.group_of_remote = [&env](const Address& a) { return env.group_of_remote(a); };
+  if (const ExternalServer* x = server.external()) {
+    in.external_node = RunnerEnv::external_server_node();
+    in.external_fd_delta = server.process_fd_delta();
+    in.external_fd_slack = x->fd_slack;
+    in.sample_every = seconds_of(rc.opts.sample_every);
+  }
 
   // Teardown: close everything, then look for what outlives it.
   server.stop();

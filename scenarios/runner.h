@@ -25,6 +25,10 @@ struct RunOptions {
   /// Sim only: ns-3's linear endpoint lookup instead of the sim's hash index
   /// (sim::WorldConfig::linear_demux). Same results; for the test that says so.
   bool linear_demux = false;
+  /// A server run as a process (the `process` kind) writes its stdout and
+  /// stderr to <artifacts_dir>/server.stdout and server.stderr; "": a
+  /// temporary directory, removed after the run.
+  std::string artifacts_dir;
 };
 
 /// Runs `s` (already validated). Never throws for a scenario the parser

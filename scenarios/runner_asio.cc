@@ -36,8 +36,11 @@ class AsioEnv final : public RunnerEnv {
   Address backend_listen_address() override { return {"127.0.0.1", 0}; }
   Address backend_connect_address(const Address& l) override { return {"127.0.0.1", l.port}; }
   void server_started(const Address& listening) override {
+    // Where the server listens (a server process may name its own host).
+    Address upstream = listening;
+    if (upstream.host.empty() || upstream.host == "0.0.0.0" || upstream.host == "::") upstream.host = "127.0.0.1";
     for (std::size_t g = 0; g < s_.clients.size(); ++g)
-      proxies_.push_back(netcore::asio::FaultProxy::start(t_, {"127.0.0.1", 0}, {"127.0.0.1", listening.port},
+      proxies_.push_back(netcore::asio::FaultProxy::start(t_, {"127.0.0.1", 0}, upstream,
                                                           std::uint64_t{seed_} * 1000 + g));
   }
   Transport& client_transport(int, int) override { return t_; }
@@ -97,7 +100,35 @@ class AsioEnv final : public RunnerEnv {
     proxies_.at(static_cast<std::size_t>(group))->reset_peer();
   }
 
-  std::vector<SocketInfo> inventory() override { return t_.inventory(); }
+  std::vector<SocketInfo> inventory() override {
+    std::vector<SocketInfo> v = t_.inventory();
+    if (!process_inodes_) return v;
+    const std::set<unsigned long> inodes = process_inodes_();
+    const std::uint16_t port = process_port_;
+    const auto rows = netcore::asio::read_kernel_tcp_table(
+        [&](std::uint16_t local, std::uint16_t, unsigned long inode) {
+          return inode != 0 ? inodes.count(inode) != 0 : local == port;
+        });
+    for (const auto& r : rows) {
+      SocketInfo si;
+      si.role = r.state == TcpState::Listen ? SocketRole::Listener : SocketRole::KernelOnly;
+      si.state = r.state;
+      si.local = r.local;
+      si.remote = r.remote;
+      si.held_by_app = r.inode != 0;  // the process holds an fd of it
+      si.node = external_server_node();
+      v.push_back(std::move(si));
+    }
+    return v;
+  }
+  void restart_clock() override {
+    t_.asio_loop().restart_clock();
+    epoch_ = t_.loop().now();
+  }
+  void watch_server_process(std::function<std::set<unsigned long>()> inodes, std::uint16_t port) override {
+    process_inodes_ = std::move(inodes);
+    process_port_ = port;
+  }
 
   bool excluded(const SocketInfo& s) override {
     // By ports: reading the inventory again per row would make every sample
@@ -118,6 +149,7 @@ class AsioEnv final : public RunnerEnv {
 
   void teardown() override {
     for (auto& p : proxies_) p->close();
+    process_inodes_ = nullptr;
   }
   void settle() override {
     // Closes on loopback complete in well under this.
@@ -139,6 +171,8 @@ class AsioEnv final : public RunnerEnv {
   long long fds_before_ = 0;
   std::vector<std::shared_ptr<netcore::asio::FaultProxy>> proxies_;
   std::set<int> vanished_;
+  std::function<std::set<unsigned long>()> process_inodes_;
+  std::uint16_t process_port_ = 0;
 };
 
 }  // namespace

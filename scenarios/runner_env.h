@@ -5,7 +5,10 @@
 #pragma once
 
 #include <memory>
+#include <functional>
 #include <optional>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -47,6 +50,18 @@ class RunnerEnv {
   virtual void reset_connections(int group, const std::vector<std::shared_ptr<netcore::Channel>>& chans) = 0;
 
   virtual std::vector<netcore::SocketInfo> inventory() = 0;
+  /// A server run as a process listens on `port`: from now on the inventory
+  /// also holds the kernel's rows of its sockets (the inodes `inodes`
+  /// returns, and the fd-less rows on its port: TIME_WAIT, orphaned
+  /// FIN_WAIT), on node external_server_node(). Real transport only.
+  virtual void watch_server_process(std::function<std::set<unsigned long>()> /*inodes*/, std::uint16_t /*port*/) {
+    throw std::logic_error("this transport cannot run a server process");
+  }
+  static constexpr const char* external_server_node() { return "server-process"; }
+  /// The run's clock (and the loop's) starts again at zero: a server process
+  /// took wall time to get ready, before any client, fault or sample was
+  /// scheduled. Only the real transport takes time to start a server.
+  virtual void restart_clock() {}
   /// Sockets that do not belong to the verdict (vanished hosts, fault proxies).
   virtual bool excluded(const netcore::SocketInfo& s) = 0;
   /// The client group a server-side (or backend-side) channel serves, "" if unknown.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "connfail/netcore/asio/process.h"
 #include "connfail/scenarios/registry.h"
 #include "connfail/scenarios/run_context.h"
 
@@ -39,11 +40,20 @@ class ServerUnderTest {
   /// End of the run: stops listening, stops the instance (its own timers)
   /// and cancels a restart still to come.
   void stop();
-  /// Destroys the accept loops (before the transport goes).
+  /// Destroys the accept loops (before the transport goes); stops a server
+  /// process for good.
   void release();
+
+  /// A server run as a process (the `process` kind): its plan, or nullptr.
+  const ExternalServer* external() const { return plan_.external.get(); }
+  /// The process's fd count now minus at readiness (nullopt: no process, or
+  /// it is gone).
+  std::optional<long long> process_fd_delta() const;
 
  private:
   void start_instance();
+  void start_process();
+  void watch_process();
 
   RunContext& rc_;
   ServerPlan plan_;
@@ -55,6 +65,11 @@ class ServerUnderTest {
   bool stopped_ = false;
   int generation_ = 0;
   netcore::TimerId restart_timer_ = 0;
+  std::unique_ptr<netcore::asio::ChildProcess> process_;
+  std::string process_dir_;  // where its stdout/stderr go
+  bool process_dir_is_temp_ = false;
+  long long process_fds_at_ready_ = 0;
+  bool process_exit_reported_ = false;
 };
 
 }  // namespace connfail::scenarios

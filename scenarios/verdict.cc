@@ -95,7 +95,30 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       if (g != group_of_channel.end()) group = g->second;
     }
     if (group.empty() && in.group_of_remote) group = in.group_of_remote(info.remote);
-    if (x.no_orphans && os.orphan) {
+    const bool external = !in.external_node.empty() && info.node == in.external_node;
+    if (external) {
+      // A socket of the server process: its own fd, still open at the
+      // verdict, after every client closed and the quiesce passed. (Rows
+      // without an fd are the kernel's: TIME_WAIT, an orphaned FIN_WAIT.)
+      const bool judged_elsewhere =
+          (x.close_wait_grace >= Duration::zero() && info.state == netcore::TcpState::CloseWait) ||
+          (x.half_open_reaped_within_grace && in.vanished_at.count(group));
+      if (info.held_by_app && !judged_elsewhere && info.state != netcore::TcpState::TimeWait &&
+          info.state != netcore::TcpState::Closed) {
+        Finding f;
+        f.kind = "left-open";
+        f.evidence = "inventory";
+        f.connection = conn_text(info.local, info.remote);
+        f.message = "the server process still holds " + f.connection + " (" + netcore::to_string(info.state) +
+                    (group.empty() ? std::string() : ", group '" + group + "'") + ") at the verdict (" +
+                    secs(in.end_seconds) + "): every client closed by " + format_duration(s.duration) +
+                    " and the quiesce of " + format_duration(s.quiesce) + " passed; the server never closed it";
+        add_states(f.history, in, key);
+        f.faults_seen = faults_for(group);
+        out.push_back(std::move(f));
+      }
+    }
+    if (x.no_orphans && os.orphan && !external) {
       Finding f;
       f.kind = "orphan";
       f.evidence = "inventory";
@@ -165,6 +188,49 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
                   " + grace " + format_duration(*x.half_open_reaped_within_grace) + ")";
       f.history = entry_history(e, scale);
       f.faults_seen = faults_for(sc.group);
+      out.push_back(std::move(f));
+    }
+  }
+
+  // The same for a server process, from the kernel's rows as sampled: its
+  // connection to a vanished peer must leave ESTABLISHED by the deadline.
+  if (x.half_open_reaped_within_grace && !in.external_node.empty()) {
+    const Duration reader_idle = in.server_reader_idle.value_or(Duration::zero());
+    const double idle = std::chrono::duration<double>(reader_idle).count();
+    const double grace = std::chrono::duration<double>(*x.half_open_reaped_within_grace).count();
+    for (const auto& [key, h] : in.histories) {
+      if (h.node != in.external_node || h.states.empty() || h.states.front().second == "LISTEN") continue;
+      const std::string group = in.group_of_remote ? in.group_of_remote(h.remote) : "";
+      auto v = in.vanished_at.find(group);
+      if (v == in.vanished_at.end()) continue;
+      // First seen after the host vanished (later than the sample after it):
+      // not a connection of that host's.
+      if (h.states.front().first > v->second + in.sample_every) continue;
+      const double deadline = v->second + idle + grace;
+      // When it left ESTABLISHED: the first sample that saw it otherwise, or
+      // the sample after the last one that saw it at all.
+      double left = -1;
+      for (const auto& [t, st] : h.states)
+        if (t > v->second && st != "ESTABLISHED") {
+          left = t;
+          break;
+        }
+      const bool still_there = h.last_seen + 1e-9 >= in.end_seconds - in.sample_every;
+      if (left < 0 && !still_there) left = h.last_seen + in.sample_every;
+      // One sampling interval of tolerance: the samples are that coarse.
+      if (left >= 0 && left <= deadline + in.sample_every) continue;
+      Finding f;
+      f.kind = "half-open-unreaped";
+      f.evidence = "inventory";
+      f.connection = conn_text(h.local, h.remote);
+      f.message = "the server process's connection " + f.connection + " to a peer of group '" + group +
+                  "' that vanished at " + secs(v->second) + " " +
+                  (left >= 0 ? "left ESTABLISHED only at " + secs(left) : std::string("was never closed")) +
+                  "; the deadline was " + secs(deadline) + " (the server's idle_timeout " +
+                  format_duration(reader_idle) + " + grace " + format_duration(*x.half_open_reaped_within_grace) +
+                  "; sampled every " + secs(in.sample_every) + ")";
+      add_states(f.history, in, key);
+      f.faults_seen = faults_for(group);
       out.push_back(std::move(f));
     }
   }
@@ -271,6 +337,17 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
     f.evidence = "fd-count";
     f.message = "the process holds " + std::to_string(*in.fd_delta) +
                 " more file descriptor(s) after the run than before it";
+    out.push_back(std::move(f));
+  }
+
+  if (x.fd_delta_zero && in.external_fd_delta && *in.external_fd_delta > in.external_fd_slack) {
+    Finding f;
+    f.kind = "fd-delta";
+    f.evidence = "fd-count";
+    f.message = "the server process holds " + std::to_string(*in.external_fd_delta) +
+                " more file descriptor(s) at the verdict than when it became ready" +
+                (in.external_fd_slack > 0 ? " (fd_slack allows " + std::to_string(in.external_fd_slack) + ")"
+                                          : std::string());
     out.push_back(std::move(f));
   }
 

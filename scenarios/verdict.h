@@ -20,6 +20,9 @@ namespace connfail::scenarios {
 /// One connection's observed states, from the runner's periodic samples.
 struct ConnHistory {
   std::vector<std::pair<double, std::string>> states;  // (scenario seconds, state) on change
+  double last_seen = -1;  // the last sample that saw the socket (scenario seconds)
+  std::string node;
+  netcore::Address local, remote;
 };
 
 /// What the runner hands to the verdict.
@@ -77,6 +80,15 @@ struct VerdictInput {
   /// The server's reader idle time as its plan states it (the half-open
   /// check's deadline is vanish + this + grace).
   std::optional<Duration> server_reader_idle;
+
+  /// A server run as a process (the `process` kind): the node its sockets
+  /// have in the inventory ("" = the server is netcore's), its fd count at
+  /// the verdict minus at readiness, the slack allowed, and the sampling
+  /// interval (scenario seconds) that bounds when a closed socket was last seen.
+  std::string external_node;
+  std::optional<long long> external_fd_delta;
+  long long external_fd_slack = 0;
+  double sample_every = 1;
 };
 
 std::string conn_key(const std::string& node, const netcore::Address& local, const netcore::Address& remote);

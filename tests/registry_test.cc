@@ -151,7 +151,7 @@ TEST(Registry, TheKindIsReadFromYamlWithItsOwnSchema) {
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.errors.front().message.find("did you mean 'throwaway-echo'?"), std::string::npos)
       << unknown.errors.front().to_string();
-  EXPECT_NE(unknown.errors.front().message.find("registered kinds: echo, heartbeat, proxy, throwaway-echo"),
+  EXPECT_NE(unknown.errors.front().message.find("registered kinds: echo, heartbeat, proxy, process, throwaway-echo"),
             std::string::npos)
       << unknown.errors.front().to_string();
   // The writer gives back what the parser reads.

@@ -35,6 +35,10 @@ class AsioLoop final : public EventLoop {
   bool run_until(const std::function<bool()>& done, Duration limit) override;
 
   boost::asio::io_context& io() { return io_; }
+  /// now() counts from here again. For a run whose start took wall time
+  /// before anything was timed (a server process getting ready); pending
+  /// timers keep their deadlines.
+  void restart_clock() { epoch_ = std::chrono::steady_clock::now(); }
 
  private:
   boost::asio::io_context io_;

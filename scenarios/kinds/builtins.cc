@@ -4,6 +4,7 @@ namespace connfail::scenarios::kinds {
 
 void register_builtins(Registry& r) {
   register_builtin_servers(r);
+  register_process_server(r);
   register_builtin_clients(r);
   register_builtin_variants(r);
 }

@@ -13,6 +13,8 @@ void register_builtins(Registry& r);
 void register_builtin_servers(Registry& r);
 void register_builtin_clients(Registry& r);
 void register_builtin_variants(Registry& r);
+/// The `process` kind (kinds/process.cc).
+void register_process_server(Registry& r);
 
 /// The proxy kind's plan, correct or with the known bug of never closing the
 /// other side (the proxy-no-close variant builds its plan with this).
