@@ -313,6 +313,20 @@ void print_run(const RunResult& r, bool quiet) {
   std::fflush(stdout);
 }
 
+/// Sim vs. real, for the scenarios that ran on both transports.
+void print_comparisons(const Report& report) {
+  if (report.comparisons.empty()) return;
+  std::size_t differ = 0;
+  for (const auto& c : report.comparisons) differ += c.agree ? 0 : 1;
+  std::printf("\nsim vs. real: %zu scenario run(s) on both transports, %s\n", report.comparisons.size(),
+              differ == 0 ? "every one agrees" : (std::to_string(differ) + " disagree").c_str());
+  for (const auto& c : report.comparisons)
+    if (!c.agree)
+      std::printf("  DISAGREE  %-36s [seed=%u%s]  %s\n", c.scenario.c_str(), c.seed,
+                  c.variant.empty() ? "" : (" variant=" + c.variant).c_str(), c.why.c_str());
+  std::fflush(stdout);
+}
+
 // Exit codes: 1 when a run failed; else 3 when a run was inconclusive; else
 // 0 (runs that were not applicable count for neither).
 int finish(const Report& report, const RunSelection& sel) {
@@ -395,6 +409,8 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
       }
     }
   }
+  report.comparisons = compare_transports(report.runs);
+  print_comparisons(report);
   return finish(report, sel);
 }
 

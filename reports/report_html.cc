@@ -539,6 +539,30 @@ std::string to_html(const Report& r) {
     o += "</tbody>\n</table>\n";
   }
 
+  if (!r.comparisons.empty()) {
+    o += "<h2>Sim vs. real</h2>\n<table class=\"runs\">\n<thead><tr><th>scenario</th><th class=\"num\">seed</th>"
+         "<th>variant</th><th>sim</th><th>asio</th><th>server closes (sim / asio)</th><th>client closes (sim / asio)</th>"
+         "<th>agree</th></tr></thead>\n<tbody>\n";
+    auto counts = [](const std::map<std::string, std::uint64_t>& m) {
+      std::string s;
+      for (const auto& [k, n] : m) s += (s.empty() ? "" : ", ") + fmt::format("{} {}", n, k);
+      return s.empty() ? std::string("—") : s;
+    };
+    auto side = [](const std::string& status, const std::vector<std::string>& kinds) {
+      std::string s = status_text(status);
+      for (std::size_t i = 0; i < kinds.size(); ++i) s += (i ? ", " : " (") + kinds[i] + (i + 1 == kinds.size() ? ")" : "");
+      return s;
+    };
+    for (const auto& c : r.comparisons)
+      o += fmt::format("<tr class=\"{}\"><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                       "<td>{} / {}</td><td>{} / {}</td><td><span class=\"badge {}\">{}</span></td></tr>\n",
+                       c.agree ? "pass" : "fail", esc(c.scenario), c.seed, c.variant.empty() ? std::string("—") : esc(c.variant),
+                       esc(side(c.sim_status, c.sim_findings)), esc(side(c.asio_status, c.asio_findings)),
+                       esc(counts(c.sim_ledger)), esc(counts(c.asio_ledger)), esc(counts(c.sim_client_ledger)),
+                       esc(counts(c.asio_client_ledger)), c.agree ? "pass" : "fail", c.agree ? "agree" : "DISAGREE");
+    o += "</tbody>\n</table>\n";
+  }
+
   if (!r.skipped.empty()) {
     o += "<h2>Skipped</h2>\n<ul>\n";
     for (const auto& k : r.skipped)

@@ -479,6 +479,31 @@ json skipped_json(const std::vector<scenarios::Skipped>& skipped) {
                        {"reason", k.reason}});
   return out;
 }
+json counts_json(const std::map<std::string, std::uint64_t>& m) {
+  json o = json::object();
+  for (const auto& [k, n] : m) o[k] = n;
+  return o;
+}
+
+json comparisons_json(const std::vector<scenarios::TransportComparison>& cs) {
+  json out = json::array();
+  for (const auto& c : cs)
+    out.push_back(json{{"scenario", c.scenario},
+                       {"file", c.file},
+                       {"seed", c.seed},
+                       {"variant", c.variant},
+                       {"agree", c.agree},
+                       {"why", c.why},
+                       {"sim", {{"status", c.sim_status},
+                                {"findings", c.sim_findings},
+                                {"ledger", counts_json(c.sim_ledger)},
+                                {"client_ledger", counts_json(c.sim_client_ledger)}}},
+                       {"asio", {{"status", c.asio_status},
+                                 {"findings", c.asio_findings},
+                                 {"ledger", counts_json(c.asio_ledger)},
+                                 {"client_ledger", counts_json(c.asio_client_ledger)}}}});
+  return out;
+}
 }  // namespace
 
 json to_json(const Report& r) {
@@ -488,18 +513,21 @@ json to_json(const Report& r) {
     ++by[status_of(run)];
     runs.push_back(run_json(run));
   }
-  return json{{"schema", kReportSchema},
-              {"connfail_version", r.connfail_version},
-              {"passed", r.passed()},
-              {"summary",
-               {{"runs", r.runs.size()},
-                {"passed", by["pass"]},
-                {"failed", by["fail"]},
-                {"inconclusive", by["inconclusive"]},
-                {"not_applicable", by["n/a"]},
-                {"skipped", r.skipped.size()}}},
-              {"runs", std::move(runs)},
-              {"skipped", skipped_json(r.skipped)}};
+  json out{{"schema", kReportSchema},
+           {"connfail_version", r.connfail_version},
+           {"passed", r.passed()},
+           {"summary",
+            {{"runs", r.runs.size()},
+             {"passed", by["pass"]},
+             {"failed", by["fail"]},
+             {"inconclusive", by["inconclusive"]},
+             {"not_applicable", by["n/a"]},
+             {"skipped", r.skipped.size()}}},
+           {"runs", std::move(runs)},
+           {"skipped", skipped_json(r.skipped)}};
+  // Only when something ran on both transports (a sim-only report stays as it was).
+  if (!r.comparisons.empty()) out["comparisons"] = comparisons_json(r.comparisons);
+  return out;
 }
 
 Report report_from_json(const json& j) {
@@ -525,6 +553,39 @@ Report report_from_json(const json& j) {
       k.transport = parse_transport(*member(e, "transport", where, true), path_of(where, "transport"));
       k.reason = opt_string(e, "reason", where);
       r.skipped.push_back(std::move(k));
+    }
+  }
+  if (const json* cs = member(j, "comparisons", "", false)) {
+    expect_array(*cs, "comparisons");
+    const std::uint64_t u64max = std::numeric_limits<std::uint64_t>::max();
+    for (std::size_t i = 0; i < cs->size(); ++i) {
+      const std::string where = fmt::format("comparisons[{}]", i);
+      const json& e = (*cs)[i];
+      expect_object(e, where);
+      scenarios::TransportComparison c;
+      c.scenario = as_string(*member(e, "scenario", where, true), path_of(where, "scenario"));
+      c.file = opt_string(e, "file", where);
+      c.seed = static_cast<std::uint32_t>(as_uint(*member(e, "seed", where, true), path_of(where, "seed"), 0xffffffffULL));
+      c.variant = opt_string(e, "variant", where);
+      c.agree = as_bool(*member(e, "agree", where, true), path_of(where, "agree"));
+      c.why = opt_string(e, "why", where);
+      auto side = [&](const char* name, std::string& status, std::vector<std::string>& kinds,
+                      std::map<std::string, std::uint64_t>& ledger, std::map<std::string, std::uint64_t>& client) {
+        const std::string w = path_of(where, name);
+        const json& o = expect_object(*member(e, name, where, true), w);
+        status = as_string(*member(o, "status", w, true), path_of(w, "status"));
+        if (const json* f = member(o, "findings", w, false)) kinds = as_strings(*f, path_of(w, "findings"));
+        for (auto [key, map] : {std::pair<const char*, std::map<std::string, std::uint64_t>*>{"ledger", &ledger},
+                                {"client_ledger", &client}})
+          if (const json* l = member(o, key, w, false)) {
+            const std::string lw = path_of(w, key);
+            expect_object(*l, lw);
+            for (const auto& [reason, n] : l->items()) (*map)[reason] = as_uint(n, lw + "." + reason, u64max);
+          }
+      };
+      side("sim", c.sim_status, c.sim_findings, c.sim_ledger, c.sim_client_ledger);
+      side("asio", c.asio_status, c.asio_findings, c.asio_ledger, c.asio_client_ledger);
+      r.comparisons.push_back(std::move(c));
     }
   }
   return r;
@@ -569,6 +630,30 @@ std::string to_markdown(const Report& r) {
   for (const auto& k : r.skipped)
     out += fmt::format("\n- {} [{}] skipped: {}", md_text(k.scenario), scenarios::to_string(k.transport),
                        md_text(k.reason));
+  if (!r.comparisons.empty()) {
+    std::size_t differ = 0;
+    for (const auto& c : r.comparisons) differ += c.agree ? 0 : 1;
+    out += fmt::format("\n\n## Sim vs. real\n\n{} on both transports: {}.\n\n", plural(r.comparisons.size(), "scenario run", "scenario runs"),
+                       differ == 0 ? std::string("every one agrees") : fmt::format("{} disagree", differ));
+    out += "| scenario | seed | variant | sim | asio | server closes (sim / asio) | client closes (sim / asio) | agree |\n";
+    out += "|---|---:|---|---|---|---|---|---|\n";
+    auto counts = [](const std::map<std::string, std::uint64_t>& m) {
+      std::string s;
+      for (const auto& [k, n] : m) s += (s.empty() ? "" : ", ") + fmt::format("{} {}", n, k);
+      return s.empty() ? std::string("—") : s;
+    };
+    auto side = [](const std::string& status, const std::vector<std::string>& kinds) {
+      std::string s = status_text(status, false);
+      for (std::size_t i = 0; i < kinds.size(); ++i) s += (i ? ", " : " (") + kinds[i] + (i + 1 == kinds.size() ? ")" : "");
+      return s;
+    };
+    for (const auto& c : r.comparisons)
+      out += fmt::format("| {} | {} | {} | {} | {} | {} / {} | {} / {} | {} |\n", md_text(c.scenario), c.seed,
+                         c.variant.empty() ? std::string("—") : md_code(c.variant, true),
+                         md_text(side(c.sim_status, c.sim_findings)), md_text(side(c.asio_status, c.asio_findings)),
+                         md_text(counts(c.sim_ledger)), md_text(counts(c.asio_ledger)), md_text(counts(c.sim_client_ledger)),
+                         md_text(counts(c.asio_client_ledger)), c.agree ? "yes" : "**no**");
+  }
   for (const auto& run : r.runs)
     if (status_of(run) == "n/a" && !run.notes.empty())
       out += fmt::format("\n- {} not applicable: {}", md_text(run_key(run)), md_text(run.notes.front()));

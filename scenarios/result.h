@@ -19,13 +19,14 @@ struct Finding {
   /// orphan | close-wait | stale-channel | half-open-unreaped | healthy-closed |
   /// max-open | ledger-count | fd-delta | pending-timers | echo-mismatch |
   /// not-reconnected | run-error; for a server run as a process also
-  /// left-open | server-exited
+  /// left-open | server-exited; transport-disagreement (the same scenario's
+  /// run on the other transport came out differently)
   std::string kind;
   std::string message;     // one line a person can act on
   /// What the finding rests on: "inventory" (the transport's sockets at the
   /// verdict), "ledger" (netcore's record of channels), "client" (what the
   /// clients observed), "timers", "fd-count", "harness", "process" (how a
-  /// server process ended).
+  /// server process ended), "comparison" (the run on the other transport).
   std::string evidence;
   std::string connection;  // "10.1.1.1:49153 -> 10.1.0.1:7000" or "" when not about one
   std::vector<std::string> history;  // "t=12.000s opened", "t=40.000s CLOSE_WAIT", ...
@@ -145,11 +146,30 @@ struct Skipped {
   std::string reason;
 };
 
+/// One scenario (seed, variant) that ran on both transports, side by side.
+/// They agree when their statuses are the same and, when both failed, with
+/// the same kinds of finding. A disagreement is also a finding of kind
+/// `transport-disagreement` on the real transport's run (which then fails).
+struct TransportComparison {
+  std::string scenario;
+  std::string file;
+  std::uint32_t seed = 1;
+  std::string variant;
+  std::string sim_status, asio_status;
+  std::vector<std::string> sim_findings, asio_findings;  // finding kinds, sorted, each once
+  std::map<std::string, std::uint64_t> sim_ledger, asio_ledger;                // server side
+  std::map<std::string, std::uint64_t> sim_client_ledger, asio_client_ledger;  // clients
+  bool agree = true;
+  std::string why;  // what differs ("" when they agree)
+};
+
 /// A whole invocation: every scenario x transport x seed it ran.
 struct Report {
   std::string connfail_version;
   std::vector<RunResult> runs;
   std::vector<Skipped> skipped;
+  /// Every (scenario, seed, variant) that ran on both transports.
+  std::vector<TransportComparison> comparisons;
   /// Every run passed or was not applicable.
   bool passed() const {
     for (const auto& r : runs)

@@ -36,6 +36,12 @@ struct RunOptions {
 /// run-error and a failed run.
 RunResult run_scenario(const Scenario& s, const RunOptions& opts);
 
+/// Pairs the runs of one scenario, seed and variant on sim and on asio
+/// (either status n/a: not compared) and says whether they agree; adds a
+/// `transport-disagreement` finding to the asio run of each pair that does
+/// not (and marks it failed).
+std::vector<TransportComparison> compare_transports(std::vector<RunResult>& runs);
+
 struct VariantInfo {
   std::string name;
   std::string description;
