@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "connfail/cli/cli.h"
+#include "connfail/netcore/asio/process.h"
 #include "connfail/reports/report_reader.h"
 #include "connfail/reports/report_writer.h"
 #include "connfail/scenarios/echo_demo.h"
@@ -368,6 +369,30 @@ bool variant_applies_somewhere(const std::vector<Scenario>& scenarios, const std
   return false;
 }
 
+/// A server process with a fixed port: nothing may listen there yet (it
+/// would be taken for the server). Checked before anything runs.
+bool ports_free(const std::vector<Scenario>& scenarios) {
+  bool ok = true;
+  for (const auto& s : scenarios) {
+    ServerPlan plan;
+    try {
+      plan = make_server_plan(s.server);
+    } catch (const std::exception&) {
+      continue;  // validation reported it
+    }
+    if (!plan.external || plan.external->port == 0) continue;
+    const auto& x = *plan.external;
+    if (!netcore::asio::port_accepts(x.host, x.port, std::chrono::milliseconds(200))) continue;
+    const SourcePos p = s.server.options.pos("port");
+    errorf("%s:%d:%d: server.options.port: port %d on %s is in use (something already accepts connections "
+           "there); stop it, or use port 0 and {port}\n",
+           s.file.c_str(), p.line, p.column, x.port, x.host.c_str());
+    ok = false;
+  }
+  if (!ok) errorf("nothing was run\n");
+  return ok;
+}
+
 int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
   std::vector<std::string> files;
   if (!expand_paths(paths, files)) return kBadInput;
@@ -388,6 +413,7 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
     return kBadInput;
   }
   if (!preflight(sel)) return kBadInput;
+  if (!ports_free(scenarios)) return kBadInput;
   Report report;
   report.connfail_version = CONNFAIL_VERSION;
   for (const auto& s : scenarios) {

@@ -96,6 +96,9 @@ void ServerUnderTest::start_process() {
   }
   const std::string out = (fs::path(process_dir_) / "server.stdout").string();
   const std::string err = (fs::path(process_dir_) / "server.stderr").string();
+  if (x.port != 0 && asio::port_accepts(x.host, x.port, std::chrono::milliseconds(200)))
+    throw std::runtime_error("port " + std::to_string(x.port) + " on " + x.host +
+                             " already accepts connections before the server started: something else listens there");
   asio::ProcessSpec spec;
   for (const auto& a : x.argv) spec.argv.push_back(port != 0 ? with_port(a, port) : a);
   for (const auto& [k, v] : x.env) spec.env[k] = port != 0 ? with_port(v, port) : v;
@@ -115,6 +118,7 @@ void ServerUnderTest::start_process() {
   const auto deadline = std::chrono::steady_clock::now() + x.ready_timeout;
   std::optional<std::regex> pattern;
   if (port == 0) pattern.emplace(x.port_pattern, std::regex::ECMAScript);
+  bool someone_else = false;  // the port accepted, but the listener was not the server's
   for (;;) {
     if (auto st = process_->poll()) {
       const std::string why = asio::describe_wait_status(*st);
@@ -137,15 +141,24 @@ void ServerUnderTest::start_process() {
           port = static_cast<int>(p);
         }
     }
-    if (port != 0 && asio::port_accepts(x.host, port, std::chrono::milliseconds(200))) break;
+    // Ready: the port accepts, and the listener is the server's own (not
+    // another program's on the same port).
+    if (port != 0 && asio::port_accepts(x.host, port, std::chrono::milliseconds(200))) {
+      if (process_->listens_on(static_cast<std::uint16_t>(port))) break;
+      someone_else = true;
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       process_->stop(x.stop_signal, std::chrono::duration_cast<std::chrono::milliseconds>(x.stop_grace));
       process_.reset();
       throw std::runtime_error(
           port == 0 ? "the server process printed no line matching port_pattern '" + x.port_pattern + "' within " +
                           text_of(x.ready_timeout) + last_words()
-                    : "the server process did not accept connections on " + x.host + ":" + std::to_string(port) +
-                          " within " + text_of(x.ready_timeout) + " (ready_timeout)" + last_words());
+          : someone_else
+              ? "something accepts connections on " + x.host + ":" + std::to_string(port) +
+                    ", but no process of the server's holds a listening socket there (within " +
+                    text_of(x.ready_timeout) + ")" + last_words()
+              : "the server process did not accept connections on " + x.host + ":" + std::to_string(port) +
+                    " within " + text_of(x.ready_timeout) + " (ready_timeout)" + last_words());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -5,8 +5,11 @@
 // a server that cannot start, never gets ready or crashes is reported with
 // its exit status and last stderr lines; nothing is left running, not even
 // when connfail itself is killed mid-run.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -227,10 +230,80 @@ TEST(ProcessServer, AServerThatNeverListensTimesOutAndIsStopped) {
   expect_gone(pid_file);
 }
 
-TEST(ProcessServer, ACommandThatDoesNotExistIsNamed) {
-  const RunResult r = run_text(scenario("    command: [connfail-no-such-program, '{port}']\n"));
+TEST(ProcessServer, ACommandThatCannotBeRunIsAValidationError) {
+  auto errs = parse_errors(scenario("    command: [connfail-no-such-program, '{port}']\n"));
+  EXPECT_TRUE(any_contains(errs, "process-test.yaml:")) << ::testing::PrintToString(errs);
+  EXPECT_TRUE(any_contains(errs, "server.options.command: 'connfail-no-such-program' is not an executable file in any "
+                                 "directory of PATH"))
+      << ::testing::PrintToString(errs);
+  errs = parse_errors(scenario("    command: [./no-such-server, '{port}']\n    cwd: /tmp\n"));
+  EXPECT_TRUE(any_contains(errs, "'/tmp/./no-such-server' is not an executable file")) << ::testing::PrintToString(errs);
+  errs = parse_errors(scenario("    command: [" + kServer + ", '{port}']\n    cwd: /no/such/dir\n"));
+  EXPECT_TRUE(any_contains(errs, "server.options.cwd: '/no/such/dir' is not a directory")) << ::testing::PrintToString(errs);
+  // The scenario's own PATH is where the program is looked up.
+  const std::string dir = fs::path(kServer).parent_path().string();
+  EXPECT_TRUE(parse_errors(scenario("    command: [ext-server, '{port}']\n    env: {PATH: '" + dir + "'}\n")).empty());
+}
+
+/// A listener on a free loopback port, held until destroyed. Not close-on-
+/// exec: a server started meanwhile would inherit it, unless connfail closes
+/// what it does not mean to pass on (it does).
+struct Squatter {
+  Squatter() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd, 16) != 0) ADD_FAILURE() << "no listener";
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~Squatter() { ::close(fd); }
+  int fd = -1;
+  int port = 0;
+};
+
+TEST(ProcessServer, APortInUseIsRefusedBeforeTheServerStarts) {
+  TempDir d;
+  Squatter sq;
+  const std::string pid_file = d.path + "/pid";
+  const std::string yaml =
+      scenario(command("--port, '{port}', --pid-file, " + pid_file) + "    port: " + std::to_string(sq.port) + "\n");
+  // The runner: a run-error, and the server was never started.
+  const RunResult r = run_text(yaml);
   ASSERT_EQ(r.findings.size(), 1u) << findings_text(r);
-  EXPECT_NE(r.findings[0].message.find("cannot run 'connfail-no-such-program': No such file or directory"),
+  EXPECT_NE(r.findings[0].message.find("already accepts connections before the server started"), std::string::npos)
+      << r.findings[0].message;
+  EXPECT_FALSE(fs::exists(pid_file));
+  // The CLI: bad input, exit 2, naming the file, line and field; nothing run.
+  const std::string file = d.path + "/s.yaml";
+  std::ofstream(file) << yaml;
+  const std::string cmd = std::string(CONNFAIL_CLI) + " run " + file + " --out " + d.path + "/out 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int st = ::pclose(p);
+  EXPECT_EQ(WEXITSTATUS(st), 2) << out;
+  EXPECT_NE(out.find("s.yaml:9:11: server.options.port: port " + std::to_string(sq.port) + " on 127.0.0.1 is in use"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(pid_file));
+  EXPECT_FALSE(fs::exists(d.path + "/out/report.json"));
+}
+
+TEST(ProcessServer, AnotherProgramsListenerIsNotTakenForTheServer) {
+  // The server never listens, and something else accepts on the port it was
+  // told: readiness needs a listener of the server's own.
+  Squatter sq;
+  const RunResult r = run_text(scenario("    command: [" + kServer + ", --port, '0', --mode, never-listen, --say-port, '" +
+                                        std::to_string(sq.port) + "']\n" +
+                                        "    port_pattern: 'listening on port (\\d+)'\n    ready_timeout: 700ms\n"));
+  ASSERT_EQ(r.findings.size(), 1u) << findings_text(r);
+  EXPECT_NE(r.findings[0].message.find("something accepts connections on 127.0.0.1:" + std::to_string(sq.port) +
+                                       ", but no process of the server's holds a listening socket there"),
             std::string::npos)
       << r.findings[0].message;
 }
@@ -246,25 +319,25 @@ TEST(ProcessServer, AServerThatCrashesDuringTheRunIsAFinding) {
 }
 
 TEST(ProcessServer, ValidationRefusesWhatCannotBeJudgedFromOutside) {
-  auto errs = parse_errors(scenario("    command: [x, '{port}']\n", "", "time_scale: 0.5\n"));
+  auto errs = parse_errors(scenario("    command: [" + kServer + ", '{port}']\n", "", "time_scale: 0.5\n"));
   EXPECT_TRUE(any_contains(errs, "time_scale must be 1")) << ::testing::PrintToString(errs);
-  errs = parse_errors(scenario("    command: [x, '{port}']\n", "faults:\n  - {kind: accept-pause, at: 1s, duration: 1s}\n"));
+  errs = parse_errors(scenario("    command: [" + kServer + ", '{port}']\n", "faults:\n  - {kind: accept-pause, at: 1s, duration: 1s}\n"));
   EXPECT_TRUE(any_contains(errs, "acts inside the server")) << ::testing::PrintToString(errs);
-  errs = parse_errors(scenario("    command: [x]\n"));
+  errs = parse_errors(scenario("    command: [" + kServer + "]\n"));
   EXPECT_TRUE(any_contains(errs, "cannot know where the server listens")) << ::testing::PrintToString(errs);
-  errs = parse_errors(scenario("    command: [x]\n    port_pattern: 'port \\d+'\n"));
+  errs = parse_errors(scenario("    command: [" + kServer + "]\n    port_pattern: 'port \\d+'\n"));
   EXPECT_TRUE(any_contains(errs, "a group that captures the port")) << ::testing::PrintToString(errs);
   errs = parse_errors(scenario("    command: []\n    port: 9\n"));
   EXPECT_TRUE(any_contains(errs, "the program to run")) << ::testing::PrintToString(errs);
-  std::string on_sim = scenario("    command: [x, '{port}']\n");
+  std::string on_sim = scenario("    command: [" + kServer + ", '{port}']\n");
   on_sim.replace(on_sim.find("[asio]"), 6, "[sim]");
   errs = parse_errors(on_sim);
   EXPECT_TRUE(any_contains(errs, "cannot run on the simulated transport")) << ::testing::PrintToString(errs);
-  errs = parse_errors(scenario("    command: [x, '{port}']\n", "expect: {ledger_counts: {idle: 1}}\n"));
+  errs = parse_errors(scenario("    command: [" + kServer + ", '{port}']\n", "expect: {ledger_counts: {idle: 1}}\n"));
   EXPECT_TRUE(any_contains(errs, "keeps no ledger")) << ::testing::PrintToString(errs);
   // The same scenario with a correct server block parses: the errors above
   // are the fields', not the template's.
-  EXPECT_TRUE(parse_errors(scenario("    command: [x, '{port}']\n")).empty());
+  EXPECT_TRUE(parse_errors(scenario("    command: [" + kServer + ", '{port}']\n")).empty());
 }
 
 TEST(ProcessServer, KillingConnfailMidRunStopsTheServer) {

@@ -1,5 +1,7 @@
 #include "connfail/netcore/asio/process.h"
 
+#include "connfail/netcore/asio/asio_transport.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -170,6 +172,10 @@ std::unique_ptr<ChildProcess> ChildProcess::start(const ProcessSpec& spec) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD}) ::signal(sig, SIG_DFL);
     if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) fail(1);
+    // Nothing else of connfail's reaches the server (a listening socket it
+    // inherited would be taken for its own): every other fd closes at exec.
+    // A kernel without CLOSE_RANGE_CLOEXEC (before 5.11) leaves them as set.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     if (cwd != nullptr && ::chdir(cwd) != 0) fail(2);
     ::execvpe(argv[0], argv.data(), envp.data());
     fail(3);
@@ -262,6 +268,17 @@ std::size_t ChildProcess::fd_count() const {
     ::closedir(d);
   }
   return n;
+}
+
+bool ChildProcess::listens_on(std::uint16_t port) const {
+  const std::set<unsigned long> inodes = socket_inodes();
+  if (inodes.empty()) return false;
+  const auto rows = read_kernel_tcp_table([&](std::uint16_t local, std::uint16_t, unsigned long inode) {
+    return local == port && inode != 0 && inodes.count(inode) != 0;
+  });
+  for (const auto& r : rows)
+    if (r.state == TcpState::Listen) return true;
+  return false;
 }
 
 std::string describe_wait_status(int status) {

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -69,6 +70,9 @@ class ChildProcess {
   std::set<unsigned long> socket_inodes() const;
   /// Open fds across the group.
   std::size_t fd_count() const;
+  /// Whether a process of the group holds a listening TCP socket on `port`
+  /// (IPv4 or IPv6), from the kernel's table.
+  bool listens_on(std::uint16_t port) const;
 
  private:
   explicit ChildProcess(pid_t pid) : pid_(pid) {}

@@ -8,7 +8,11 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 #include <regex>
 
 #include "connfail/scenarios/kinds/builtins.h"
@@ -33,6 +37,39 @@ int signal_number(const std::string& name) {
 
 bool mentions_port(const std::string& s) { return s.find("{port}") != std::string::npos; }
 
+bool executable_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+/// Why `program` cannot be run as the first word of the command ("" if it
+/// can): looked up in PATH (the scenario's env may set it) as execvp does,
+/// or, with a '/', as a path (relative to `cwd` when that is given).
+std::string cannot_run(const std::string& program, const std::string& cwd,
+                       const std::map<std::string, std::string>& env) {
+  if (program.find('/') != std::string::npos) {
+    const std::string path = program.front() != '/' && !cwd.empty() ? cwd + "/" + program : program;
+    return executable_file(path) ? "" : "'" + path + "' is not an executable file";
+  }
+  std::string search;
+  if (auto it = env.find("PATH"); it != env.end())
+    search = it->second;
+  else if (const char* p = std::getenv("PATH"))
+    search = p;
+  else
+    search = "/usr/local/bin:/usr/bin:/bin";
+  std::size_t from = 0;
+  for (;;) {
+    const std::size_t colon = search.find(':', from);
+    std::string dir = search.substr(from, colon == std::string::npos ? std::string::npos : colon - from);
+    if (dir.empty()) dir = ".";
+    if (executable_file(dir + "/" + program)) return "";
+    if (colon == std::string::npos) break;
+    from = colon + 1;
+  }
+  return "'" + program + "' is not an executable file in any directory of PATH";
+}
+
 ServerPlan process_plan(const Options& o) {
   auto x = std::make_shared<ExternalServer>();
   x->argv = o.list("command");
@@ -43,6 +80,13 @@ ServerPlan process_plan(const Options& o) {
     if (k.empty() || k.find('=') != std::string::npos)
       throw OptionError("env", "'" + k + "' is not an environment variable name");
   x->cwd = o.text("cwd");
+  if (!x->cwd.empty()) {
+    struct stat st {};
+    if (::stat(x->cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw OptionError("cwd", "'" + x->cwd + "' is not a directory");
+  }
+  if (std::string why = cannot_run(x->argv.front(), x->cwd, x->env); !why.empty())
+    throw OptionError("command", why + ": the server cannot be started");
   x->host = o.text("host");
   x->port = static_cast<int>(o.integer("port"));
   x->port_pattern = o.text("port_pattern");
