@@ -373,14 +373,4 @@ int free_tcp_port(const std::string& host) {
 
 bool process_group_alive(pid_t pgid) { return !pids_of_group(pgid).empty(); }
 
-std::optional<int> signal_named(const std::string& name) {
-  std::string n = name.rfind("SIG", 0) == 0 ? name.substr(3) : name;
-  static const std::pair<const char*, int> table[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"KILL", SIGKILL},
-                                                      {"HUP", SIGHUP},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
-                                                      {"USR2", SIGUSR2}};
-  for (const auto& [k, v] : table)
-    if (n == k) return v;
-  return std::nullopt;
-}
-
 }  // namespace netcore::asio

@@ -56,7 +56,6 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
   /// The child's wait status once it has exited (reaped here), else nullopt.
   std::optional<int> poll();
-  bool running() { return !poll().has_value(); }
   /// Sends `sig` to the process group, waits up to `grace` for the child
   /// to exit, then SIGKILLs the group. Returns the child's wait status.
   /// Whatever else of the group is still alive after the child exits is
@@ -94,7 +93,5 @@ bool port_accepts(const std::string& host, int port, std::chrono::milliseconds t
 /// A port no socket is bound to on `host` right now (the kernel's pick), or
 /// 0 when none could be had.
 int free_tcp_port(const std::string& host);
-/// A signal number from its name: "TERM", "SIGTERM", "INT", "KILL", "HUP", "QUIT", "USR1", "USR2".
-std::optional<int> signal_named(const std::string& name);
 
 }  // namespace netcore::asio
