@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -229,13 +230,21 @@ void hold(const std::string& property, const Scenario& s, const Check& check, co
           const std::string& cli) {
   // A generator bug, not a property violation: say so loudly.
   const auto parsed = scenarios::parse_scenario_text(scenarios::to_yaml(s), "generated");
-  if (!parsed.ok()) RC_FAIL("the generator made an invalid scenario: " + parsed.errors.front().to_string());
+  if (!parsed.ok()) {
+    // Printed at once as well: RapidCheck describes a counterexample by
+    // running the case again, so a failure that does not repeat would
+    // otherwise be reported without its reason.
+    const std::string msg = "the generator made an invalid scenario: " + parsed.errors.front().to_string();
+    std::cerr << msg << "\n";
+    RC_FAIL(msg);
+  }
   const RunResult r = run_sim(s, variant);
   const Violations why = check(s, r);
   if (why.empty()) return;
   const std::string file = write_counterexample(property, s, variant, why, failures_dir(), cli);
   std::string msg = "property '" + property + "' violated (" + replay_command(file, variant, cli) + "):";
   for (const auto& w : why) msg += "\n  " + w;
+  std::cerr << msg << "\n";
   RC_FAIL(msg);
 }
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace connfail::scenarios {
@@ -184,6 +185,24 @@ long resident_bytes(pid_t pid) {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
+// CPU time (user + system) the process has used, in milliseconds; -1 when
+// it cannot be read (the process is gone).
+long long cpu_milliseconds(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return -1;
+  const auto paren = line.rfind(')');  // the command name may hold spaces
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(line.substr(paren + 1));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
+  long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return -1;
+  return (utime + stime) * 1000 / sysconf(_SC_CLK_TCK);
+}
+
 bool write_all(int fd, const std::string& data) {
   const char* p = data.data();
   std::size_t left = data.size();
@@ -258,14 +277,23 @@ YamlLoad load_yaml(const std::string& text, const YamlLimits& limits) {
   ::close(fds[1]);
   std::string data;
   std::string why;
-  const auto deadline = std::chrono::steady_clock::now() + limits.max_time;
+  // Time is bounded by the child's CPU time, which the machine's load does
+  // not inflate (a busy CI runner must not turn a valid file into an
+  // error), with a wall-clock backstop for a child that sleeps or is stopped.
+  const auto wall_limit = limits.max_wall;
+  const auto deadline = std::chrono::steady_clock::now() + wall_limit;
   char buf[65536];
   bool eof = false;
   while (!eof) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) {
-      why = "it did not finish within " + std::to_string(limits.max_time.count()) + " ms";
+      why = "it did not finish within " + std::to_string(wall_limit.count()) + " ms of wall time";
+      break;
+    }
+    const long long cpu = cpu_milliseconds(child);
+    if (cpu > limits.max_time.count()) {
+      why = "it used more than " + std::to_string(limits.max_time.count()) + " ms of CPU time";
       break;
     }
     pollfd p{fds[0], POLLIN, 0};

@@ -6,13 +6,15 @@
 // (tests/fixtures/scenarios/bad/yaml-reader-hang.yaml is one). Its error
 // positions are the ones connfail's messages have always carried, so it
 // stays -- but it runs in a forked child process that the caller bounds:
-//   * the child is killed (SIGKILL) when it has run for `max_time` of wall
-//     time, or grown by `max_memory` bytes of resident memory (polled every
-//     few milliseconds), or when it writes more than `max_output` bytes;
+//   * the child is killed (SIGKILL) when it has used `max_time` of CPU time
+//     (not wall time: a loaded machine must not make a valid file fail),
+//     or run for `max_wall` of wall time (a backstop), or grown by
+//     `max_memory` bytes of resident memory (polled every few
+//     milliseconds), or when it writes more than `max_output` bytes;
 //   * the child only parses and writes the tree it built to a pipe, as a
 //     compact binary form; the parent rebuilds it, bounded by that size.
 // Whatever yaml-cpp does -- loop, recurse until the stack overflows, abort
-// -- the caller gets an answer within max_time plus a few milliseconds, and
+// -- the caller gets an answer within max_wall plus a few milliseconds, and
 // its own memory grows by at most the tree it reads back.
 #pragma once
 
@@ -49,7 +51,8 @@ struct YamlLimits {
   /// are an error at the first node past it.
   int max_depth = 64;
   std::size_t max_nodes = 1000000;
-  std::chrono::milliseconds max_time{1000};
+  std::chrono::milliseconds max_time{1000};   // CPU time of the child
+  std::chrono::milliseconds max_wall{10000};  // wall time, a backstop (keep it above max_time)
   std::size_t max_memory = 256u << 20;  // growth of the child's resident memory
   std::size_t max_output = 64u << 20;   // the tree, serialized
 };

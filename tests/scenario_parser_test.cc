@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 
 #include "connfail/scenarios/parser.h"
+#include "connfail/scenarios/yaml_reader.h"
 
 namespace {
 
@@ -441,3 +445,46 @@ TEST(Durations, FormattedSpellingReadsBackExactly) {
 
 }  // namespace
 
+
+// The YAML reader's guards (scenarios/yaml_reader.h), each shown to stop a
+// parse that never ends: the CPU-time limit (what stops it in practice),
+// and the wall-clock backstop when the CPU limit is out of reach.
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST(YamlReader, CpuTimeLimitStopsAParseThatNeverEnds) {
+  YamlLimits l;
+  l.max_time = std::chrono::milliseconds(200);
+  l.max_wall = std::chrono::seconds(60);
+  l.max_memory = std::size_t{4} << 30;
+  const auto t0 = std::chrono::steady_clock::now();
+  const YamlLoad r = load_yaml(slurp(fixtures() / "bad" / "yaml-reader-hang.yaml"), l);
+  ASSERT_TRUE(r.error.has_value());
+  EXPECT_NE(r.error->message.find("ms of CPU time"), std::string::npos) << r.error->message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+}
+
+TEST(YamlReader, WallClockBackstopStopsItWhenCpuLimitIsOutOfReach) {
+  YamlLimits l;
+  l.max_time = std::chrono::seconds(120);
+  l.max_wall = std::chrono::milliseconds(200);
+  l.max_memory = std::size_t{4} << 30;
+  const YamlLoad r = load_yaml(slurp(fixtures() / "bad" / "yaml-reader-hang.yaml"), l);
+  ASSERT_TRUE(r.error.has_value());
+  EXPECT_NE(r.error->message.find("ms of wall time"), std::string::npos) << r.error->message;
+}
+
+TEST(YamlReader, AValidDocumentIsReadWellWithinTheLimits) {
+  YamlLimits l;
+  l.max_time = std::chrono::milliseconds(200);
+  const YamlLoad r = load_yaml(slurp(fs::path(CONNFAIL_SOURCE_DIR) / "scenarios" / "half-open-under-loss.yaml"), l);
+  ASSERT_FALSE(r.error.has_value()) << r.error->message;
+  ASSERT_EQ(r.documents.size(), 1u);
+  EXPECT_TRUE(r.documents[0].IsMap());
+}
