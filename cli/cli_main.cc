@@ -182,6 +182,7 @@ struct RunSelection {
   std::string junit;
   std::string pcap_dir;
   bool quiet = false;
+  bool netns = false;  // --netns: every asio run in a network namespace
 };
 
 /// "<dir>/<scenario>-seed<N>" (the sim adds "-<node>-<peer>.pcap"); sim only.
@@ -214,6 +215,30 @@ std::string skip_reason(const Scenario& s, TransportKind t) {
   std::string declared;
   for (auto d : s.transports) declared += (declared.empty() ? "" : ", ") + std::string(to_string(d));
   return "the scenario declares transports: [" + declared + "]";
+}
+
+/// The transports of `s` that run here. An asio run that needs a network
+/// namespace this machine or user cannot make is bad input (`bad` is set;
+/// the message names the fault's line and what it needs): nothing runs.
+/// `--transport sim` leaves such runs out.
+std::vector<TransportKind> runnable(const Scenario& s, const RunSelection& sel, bool& bad) {
+  std::vector<TransportKind> out;
+  for (auto t : transports_for(s, sel.transport)) {
+    const std::string why = t == TransportKind::Asio ? asio_unavailable_reason(s, sel.netns) : "";
+    if (why.empty()) {
+      out.push_back(t);
+      continue;
+    }
+    std::size_t i = 0;
+    while (i < s.faults.size() && !fault_kind_info(s.faults[i].kind).asio_needs_netns) ++i;
+    if (i < s.faults.size())
+      errorf("%s:%d:%d: faults[%zu].kind: %s on the real transport %s; run as root, or with --transport sim\n", s.file.c_str(),
+             s.faults[i].pos.line, s.faults[i].pos.column, i, to_string(s.faults[i].kind), why.c_str());
+    else
+      errorf("--netns %s\n", why.c_str());
+    bad = true;
+  }
+  return out;
 }
 
 /// The (scenario, transport) pairs `--transport` asked for that the
@@ -301,6 +326,7 @@ void print_run(const RunResult& r, bool quiet) {
               r.variant.empty() ? "" : (" variant=" + r.variant).c_str(), r.wall_seconds);
   // Why a run is not applicable or inconclusive is said even with -q: it
   // is not a pass.
+  if (!r.network.empty() && r.network != "loopback") std::printf("      network: %s\n", r.network.c_str());
   for (const auto& n : r.notes) std::printf("      %s: %s\n", status_of(r) == "n/a" ? "n/a" : "not judged", n.c_str());
   if (quiet) return;
   std::size_t shown = 0;
@@ -412,13 +438,22 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
     errorf("no scenario declares the %s transport: nothing to run\n", sel.transport.c_str());
     return kBadInput;
   }
+  {
+    bool bad = false;
+    for (const auto& s : scenarios) runnable(s, sel, bad);
+    if (bad) {
+      errorf("nothing was run\n");
+      return kBadInput;
+    }
+  }
   if (!preflight(sel)) return kBadInput;
   if (!ports_free(scenarios)) return kBadInput;
   Report report;
   report.connfail_version = CONNFAIL_VERSION;
   for (const auto& s : scenarios) {
-    const auto ts = transports_for(s, sel.transport);
+    bool unused = false;
     note_skips(s, sel.transport, report);
+    const auto ts = runnable(s, sel, unused);
     for (auto t : ts) {
       std::vector<std::uint32_t> seeds = sel.seed ? std::vector<std::uint32_t>{*sel.seed} : s.seeds;
       for (auto seed : seeds) {
@@ -427,6 +462,7 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
         o.seed = seed;
         o.variant = sel.variant;
         o.pcap_prefix = pcap_prefix(sel, s, t, seed);
+        o.netns = sel.netns;
         if (!sel.out.empty())
           o.artifacts_dir =
               (fs::path(sel.out) / "servers" / (s.name + "-" + to_string(t) + "-seed" + std::to_string(seed))).string();
@@ -607,13 +643,22 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
   };
   std::vector<Job> jobs;
   std::size_t index = 0;
+  {
+    bool bad = false;
+    for (const auto& s : scenarios) runnable(s, sel, bad);
+    if (bad) {
+      errorf("nothing was run\n");
+      return kBadInput;
+    }
+  }
+  Report report;
+  report.connfail_version = CONNFAIL_VERSION;
+  bool unused = false;
   for (const auto& s : scenarios)
-    for (auto t : transports_for(s, sel.transport))
+    for (auto t : runnable(s, sel, unused))
       for (std::uint64_t seed = lo; seed <= hi; ++seed, ++index)
         if (index % shard_n == shard_i) jobs.push_back({&s, t, static_cast<std::uint32_t>(seed)});
   if (!preflight(sel)) return kBadInput;
-  Report report;
-  report.connfail_version = CONNFAIL_VERSION;
   for (const auto& s : scenarios) note_skips(s, sel.transport, report);
   std::size_t failed = 0;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -622,6 +667,7 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
     o.seed = jobs[i].seed;
     o.variant = sel.variant;
     o.pcap_prefix = pcap_prefix(sel, *jobs[i].s, jobs[i].t, jobs[i].seed);
+    o.netns = sel.netns;
     report.runs.push_back(run_scenario(*jobs[i].s, o));
     const auto& r = report.runs.back();
     if (status_of(r) == "fail" || status_of(r) == "inconclusive") ++failed;
@@ -693,6 +739,9 @@ void add_run_options(CLI::App* c, RunSelection& sel, bool with_seed) {
   c->add_option("--pcap", sel.pcap_dir,
                 "Sim runs: capture every link into DIR/<scenario>-seed<N>-<node>-<peer>.pcap (off by default)");
   c->add_flag("--quiet,-q", sel.quiet, "One line per run, no findings");
+  c->add_flag("--netns", sel.netns,
+              "Run every asio run in a network namespace of its own, with partitions and vanished hosts as packet "
+              "drops (a loss fault always does; needs root, ip and nft)");
 }
 
 }  // namespace

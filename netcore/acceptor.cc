@@ -110,8 +110,9 @@ void Acceptor::close() {
 
 void connect_channel(Transport& transport, ConnectionLedger& ledger, const Address& to,
                      Duration timeout, PipelineInit init, ChannelOptions options,
-                     std::function<void(std::shared_ptr<Channel>, SocketError)> done) {
-  transport.connect(to, timeout,
+                     std::function<void(std::shared_ptr<Channel>, SocketError)> done,
+                     const std::string& source_host) {
+  transport.connect_from(source_host, to, timeout,
                     [&transport, &ledger, init = std::move(init), options = std::move(options),
                      done = std::move(done)](std::shared_ptr<Socket> s, SocketError e) {
                       if (!s) {

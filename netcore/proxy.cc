@@ -100,7 +100,8 @@ void ProxyFrontend::channel_active(Context& ctx) {
         }
         link->backend = backend;
         front->read();  // first chunk from the client
-      });
+      },
+      options_.backend_source);
   ctx.fire_channel_active();
 }
 

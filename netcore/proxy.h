@@ -33,6 +33,9 @@ using ClosePeerFn = std::function<void(Channel& ended, const std::shared_ptr<Cha
 struct ProxyOptions {
   Address backend;
   Duration connect_timeout = std::chrono::seconds(5);
+  /// The backend connections' source address ("" = the transport's choice;
+  /// Transport::connect_from).
+  std::string backend_source;
   /// Optional: runs on every backend channel's pipeline before ProxyBackend
   /// is added (e.g. to add handlers that shape the writes towards the
   /// backend). `frontend` is the client side (null if it is already gone).

@@ -183,6 +183,14 @@ class Transport {
                                            Listener::AcceptFn on_accept) = 0;
   /// `done` runs on the loop exactly once: with a socket, or with an error.
   virtual void connect(const Address& to, Duration timeout, ConnectFn done) = 0;
+  /// As connect(), with the local end bound to `source_host` (any port)
+  /// first, so that packets can be told apart by source address. ""
+  /// means connect(); a transport without source addresses (the sim)
+  /// ignores it.
+  virtual void connect_from(const std::string& source_host, const Address& to, Duration timeout, ConnectFn done) {
+    (void)source_host;
+    connect(to, timeout, std::move(done));
+  }
   /// Every TCP socket this transport holds, listeners included, plus
   /// kernel-held sockets on its ports (TIME_WAIT, orphaned FIN_WAIT).
   virtual std::vector<SocketInfo> inventory() const = 0;

@@ -595,6 +595,7 @@ std::string to_html(const Report& r) {
     auto meta = [&](const char* k, const std::string& v) { o += fmt::format("<div><dt>{}</dt><dd>{}</dd></div>", k, v); };
     if (!run.file.empty()) meta("file", "<code>" + esc(run.file) + "</code>");
     if (!run.server_kind.empty()) meta("server kind", "<code>" + esc(run.server_kind) + "</code>");
+    if (!run.network.empty()) meta("network", esc(run.network));
     meta("scenario time", secs(run.scenario_seconds));
     meta("opened", std::to_string(run.connections_opened));
     meta("client connects", fmt::format("{} ok, {} failed", run.client_connects_ok, run.client_connects_failed));

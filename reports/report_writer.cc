@@ -94,6 +94,7 @@ json run_json(const RunResult& r) {
               {"seed", r.seed},
               {"variant", r.variant},
               {"server_kind", r.server_kind},
+              {"network", r.network},
               {"status", status_of(r)},
               {"notes", r.notes},
               {"passed", r.passed},
@@ -261,6 +262,7 @@ RunResult parse_run(const json& j, const std::string& where) {
       as_uint(*member(j, "seed", where, true), path_of(where, "seed"), std::numeric_limits<std::uint32_t>::max()));
   r.variant = opt_string(j, "variant", where);
   r.server_kind = opt_string(j, "server_kind", where);
+  r.network = opt_string(j, "network", where);
   r.passed = as_bool(*member(j, "passed", where, true), path_of(where, "passed"));
   r.status = opt_string(j, "status", where);  // absent in reports from before statuses: from `passed`
   const std::string st = status_of(r);

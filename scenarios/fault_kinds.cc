@@ -34,8 +34,9 @@ std::vector<FaultKindInfo> build() {
   };
   std::vector<FaultKindInfo> v;
   {
-    auto i = row(FaultKind::Loss, "loss", with(link, {"rate"}), {"rate"}, "uniform packet loss on the targets' links");
-    i.asio = false;
+    auto i = row(FaultKind::Loss, "loss", with(link, {"rate"}), {"rate"},
+                 "uniform packet loss on the targets' links (asio: in a network namespace, as root)");
+    i.asio_needs_netns = true;
     i.lasting = true;
     v.push_back(i);
   }

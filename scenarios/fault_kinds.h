@@ -22,6 +22,9 @@ struct FaultKindInfo {
   std::vector<std::string> required;
   bool sim = true;   // runs on the simulated transport
   bool asio = true;  // runs on the real transport
+  /// On the real transport only in a network namespace of the run's own
+  /// (root, `ip`, `nft`): netcore/asio/netns.h.
+  bool asio_needs_netns = false;
   /// Without a duration it lasts until the end of the workload.
   bool lasting = false;
   /// Gone for good (the hosts it takes away never come back).

@@ -107,6 +107,10 @@ struct RunResult {
   /// changes nothing in this scenario). `notes` says why for the last two.
   std::string status;  // "" (set by hand, not by the runner): pass or fail, from `passed`
   std::vector<std::string> notes;
+  /// Asio: where the run's packets went -- "loopback", or "namespace NAME"
+  /// when packet-level faults ran it in a network namespace of its own
+  /// ("" on sim).
+  std::string network;
   bool passed = false;  // status == "pass"
   std::vector<Finding> findings;
   std::vector<Sample> samples;   // one per sampling interval, in time order

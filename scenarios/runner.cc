@@ -101,6 +101,7 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
   rc.loop.run_until([] { return false; }, rc.end_of_run() - rc.loop.now());
   sampler.stop();
   finish_run(rc, sampler, server, workload);
+  r.network = rc.env->network();
 
   // Everything that holds transport objects goes before the transport
   // itself (a broken accept loop keeps its leaked sockets until now).

@@ -29,7 +29,16 @@ struct RunOptions {
   /// stderr to <artifacts_dir>/server.stdout and server.stderr; "": a
   /// temporary directory, removed after the run.
   std::string artifacts_dir;
+  /// Asio only: run in a network namespace of its own even when no fault
+  /// needs one (partitions and vanished hosts become packet drops too).
+  /// A loss fault always does. Needs root, `ip` and `nft`.
+  bool netns = false;
 };
+
+/// Why `s` cannot run on the real transport on this machine ("" when it
+/// can): it has a fault that needs a network namespace, which this machine
+/// or user cannot make. `force_netns`: RunOptions::netns.
+std::string asio_unavailable_reason(const Scenario& s, bool force_netns = false);
 
 /// Runs `s` (already validated). Never throws for a scenario the parser
 /// accepted: a failure to set up (e.g. a port in use) is a finding of kind

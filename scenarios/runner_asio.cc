@@ -3,12 +3,24 @@
 // FaultProxy, which injects the group's network faults (latency, jitter,
 // bandwidth, blackhole for partitions and vanished hosts, RST). Scenario time
 // runs `time_scale` times faster or slower than the wall clock.
+//
+// With packet-level faults (a loss fault, or RunOptions::netns) the whole
+// run -- server, server process, proxies, clients -- happens in a network
+// namespace of its own (netcore/asio/netns.h): each group's proxy connects
+// to the server from its own loopback address (127.1.x.y), and loss,
+// partitions and vanished hosts are nftables rules on those addresses, so
+// the server's kernel sees real loss and real silence (it retransmits, its
+// keepalive probes go unanswered) instead of a proxy that stops forwarding.
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "connfail/netcore/asio/asio_transport.h"
 #include "connfail/netcore/asio/fault_proxy.h"
+#include "connfail/netcore/asio/netns.h"
+#include "connfail/scenarios/fault_kinds.h"
+#include "connfail/scenarios/runner.h"
 #include "connfail/scenarios/runner_env.h"
 
 namespace connfail::scenarios {
@@ -19,7 +31,11 @@ namespace {
 
 class AsioEnv final : public RunnerEnv {
  public:
-  AsioEnv(const Scenario& s, const RunOptions& opts) : s_(s), seed_(opts.seed), scale_(s.time_scale) {
+  AsioEnv(const Scenario& s, const RunOptions& opts)
+      : s_(s),
+        seed_(opts.seed),
+        scale_(s.time_scale),
+        ns_(opts.netns || needs_namespace(s) ? netcore::asio::NetNamespace::create_and_enter() : nullptr) {
     epoch_ = t_.loop().now();
     fds_before_ = static_cast<long long>(netcore::asio::process_fd_count());
   }
@@ -41,7 +57,7 @@ class AsioEnv final : public RunnerEnv {
     if (upstream.host.empty() || upstream.host == "0.0.0.0" || upstream.host == "::") upstream.host = "127.0.0.1";
     for (std::size_t g = 0; g < s_.clients.size(); ++g)
       proxies_.push_back(netcore::asio::FaultProxy::start(t_, {"127.0.0.1", 0}, upstream,
-                                                          std::uint64_t{seed_} * 1000 + g));
+                                                          std::uint64_t{seed_} * 1000 + g, source_of(g)));
   }
   Transport& client_transport(int, int) override { return t_; }
   void server_down(bool down) override {
@@ -83,7 +99,13 @@ class AsioEnv final : public RunnerEnv {
             p.set_bandwidth(d, on ? static_cast<std::uint64_t>(std::llround(f.bytes_per_second / scale_)) : 0);
           break;
         case FaultKind::Partition:
-          if (!vanished_.count(g)) p.set_blackhole(on);
+          if (ns_)
+            set_drop(&f, g, f.direction, on ? 1.0 : 0.0);
+          else if (!vanished_.count(g))
+            p.set_blackhole(on);
+          break;
+        case FaultKind::Loss:
+          set_drop(&f, g, f.direction, on ? f.rate : 0.0);
           break;
         default:
           break;  // not injectable here (the parser rejects these on asio)
@@ -94,6 +116,9 @@ class AsioEnv final : public RunnerEnv {
   void vanish_group(int group) override {
     vanished_.insert(group);
     proxies_.at(static_cast<std::size_t>(group))->set_blackhole(true);
+    // And on the wire: not a packet of the host passes any more, whatever
+    // its kernel still sends (the FIN of a close, retransmissions, RSTs).
+    if (ns_) set_drop(nullptr, group, scenarios::Direction::Both, 1.0);
   }
 
   void reset_connections(int group, const std::vector<std::shared_ptr<Channel>>&) override {
@@ -151,6 +176,11 @@ class AsioEnv final : public RunnerEnv {
     for (auto& p : proxies_) p->close();
     process_inodes_ = nullptr;
   }
+  std::string network() const override {
+    if (!ns_) return "loopback";
+    return "namespace " + ns_->name() + " (packet-level faults: " + std::to_string(ns_->rule_changes()) +
+           " nftables rule change(s))";
+  }
   void settle() override {
     // Closes on loopback complete in well under this.
     t_.loop().run_for(std::chrono::milliseconds(200));
@@ -163,9 +193,52 @@ class AsioEnv final : public RunnerEnv {
  private:
   Duration scaled(Duration d) const { return Duration(static_cast<std::int64_t>(std::llround(d.count() * scale_))); }
 
+  // A group's own source address for its proxy's upstream connections:
+  // 127.1.0.1 for group 0 (all of 127/8 is the loopback's).
+  std::string source_of(std::size_t g) const {
+    if (!ns_) return "";
+    return "127.1." + std::to_string(g / 250) + "." + std::to_string(g % 250 + 1);
+  }
+
+  // Sets the drop probability of `fault` (nullptr: a vanished host) on
+  // group g's packets, in `dir`; 0 removes it. The whole rule set is
+  // written again in one nft transaction.
+  void set_drop(const Fault* fault, int g, scenarios::Direction dir, double rate) {
+    if (!ns_) return;
+    // The timeline hands over copies of the fault: it is known by what it
+    // is, not by its address.
+    const RuleKey key = fault ? RuleKey{static_cast<int>(fault->kind), fault->at.count(), fault->duration.count(),
+                                        fault->pos.line, fault->pos.column, g}
+                              : RuleKey{-1, 0, 0, 0, 0, g};
+    if (rate <= 0) {
+      rules_.erase(key);
+    } else {
+      const std::string src = source_of(static_cast<std::size_t>(g));
+      const long long n = std::llround(std::min(rate, 1.0) * 1e6);
+      const std::string action = n >= 1000000 ? "drop" : "numgen random mod 1000000 < " + std::to_string(n) + " drop";
+      std::vector<std::string> v;
+      if (dir != scenarios::Direction::FromServer) v.push_back("ip saddr " + src + " " + action);
+      if (dir != scenarios::Direction::ToServer) v.push_back("ip daddr " + src + " " + action);
+      rules_[key] = v;
+    }
+    std::vector<std::string> all;
+    for (const auto& [k, v] : rules_) all.insert(all.end(), v.begin(), v.end());
+    ns_->set_rules(all);
+  }
+
+  static bool needs_namespace(const Scenario& s) {
+    for (const auto& f : s.faults)
+      if (fault_kind_info(f.kind).asio_needs_netns) return true;
+    return false;
+  }
+
   const Scenario& s_;
   std::uint32_t seed_;
   double scale_;
+  // Before the transport: created (and entered) first, deleted last.
+  std::unique_ptr<netcore::asio::NetNamespace> ns_;
+  using RuleKey = std::tuple<int, std::int64_t, std::int64_t, int, int, int>;  // kind, at, duration, line, column, group
+  std::map<RuleKey, std::vector<std::string>> rules_;
   netcore::asio::AsioTransport t_;
   TimePoint epoch_{};
   long long fds_before_ = 0;
@@ -176,6 +249,13 @@ class AsioEnv final : public RunnerEnv {
 };
 
 }  // namespace
+
+std::string asio_unavailable_reason(const Scenario& s, bool force_netns) {
+  bool needs = force_netns;
+  for (const auto& f : s.faults)
+    if (fault_kind_info(f.kind).asio_needs_netns) needs = true;
+  return needs ? netcore::asio::NetNamespace::unavailable_reason() : "";
+}
 
 std::unique_ptr<RunnerEnv> make_asio_env(const Scenario& s, const RunOptions& opts) {
   return std::make_unique<AsioEnv>(s, opts);

@@ -80,6 +80,8 @@ class RunnerEnv {
   virtual std::uint64_t trace_hash() = 0;
   /// Every socket's TCP state changes so far (sim; empty elsewhere).
   virtual std::vector<SocketStateChange> state_changes() { return {}; }
+  /// RunResult::network.
+  virtual std::string network() const { return ""; }
 };
 
 std::unique_ptr<RunnerEnv> make_sim_env(const Scenario& s, const RunOptions& opts);

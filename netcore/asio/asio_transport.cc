@@ -440,11 +440,24 @@ std::shared_ptr<Listener> AsioTransport::listen(const ListenOptions& opts, Liste
 }
 
 void AsioTransport::connect(const Address& to, Duration timeout, ConnectFn done) {
+  connect_from("", to, timeout, std::move(done));
+}
+
+void AsioTransport::connect_from(const std::string& source_host, const Address& to, Duration timeout,
+                                 ConnectFn done) {
   error_code ec;
   auto addr = ba::ip::make_address(to.host, ec);
   if (ec) {
     loop_.post([done] { done(nullptr, SocketError::Unreachable); });
     return;
+  }
+  ba::ip::address source;
+  if (!source_host.empty()) {
+    source = ba::ip::make_address(source_host, ec);
+    if (ec) {
+      loop_.post([done] { done(nullptr, SocketError::Unreachable); });
+      return;
+    }
   }
   struct Attempt {
     tcp::socket sock;
@@ -460,6 +473,17 @@ void AsioTransport::connect(const Address& to, Duration timeout, ConnectFn done)
     error_code ignored;
     a->sock.close(ignored);  // completes the connect with operation_aborted
   });
+  if (!source_host.empty()) {
+    error_code bec;
+    a->sock.open(addr.is_v4() ? tcp::v4() : tcp::v6(), bec);
+    if (!bec) a->sock.bind(tcp::endpoint(source, 0), bec);
+    if (bec) {
+      loop_.cancel(a->timer);
+      a->finished = true;
+      loop_.post([a] { a->done(nullptr, SocketError::Other); });
+      return;
+    }
+  }
   a->sock.async_connect(tcp::endpoint(addr, to.port), [this, a](const error_code& cec) {
     if (a->finished) return;
     a->finished = true;
@@ -644,8 +668,8 @@ std::vector<KernelTcpEntry> dedupe_kernel_rows(const std::vector<KernelTcpEntry>
 }
 
 std::vector<KernelTcpEntry> read_proc_tcp_table(const RowKeep& keep) {
-  auto v4 = parse_proc_net_tcp(read_whole("/proc/net/tcp"), false, keep);
-  auto v6 = parse_proc_net_tcp(read_whole("/proc/net/tcp6"), true, keep);
+  auto v4 = parse_proc_net_tcp(read_whole("/proc/thread-self/net/tcp"), false, keep);
+  auto v6 = parse_proc_net_tcp(read_whole("/proc/thread-self/net/tcp6"), true, keep);
   v4.insert(v4.end(), v6.begin(), v6.end());
   return dedupe_kernel_rows(v4);
 }

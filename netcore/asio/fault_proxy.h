@@ -86,8 +86,10 @@ class FaultProxy {
   /// connection to `upstream`. `seed` drives jitter and slice sizes (one
   /// generator per connection and direction, derived from it). Throws if the
   /// address cannot be bound.
+  /// `source_host`: the upstream connections' source address ("" = any),
+  /// so that packet filters can tell this proxy's traffic apart.
   static std::shared_ptr<FaultProxy> start(Transport& transport, Address listen, Address upstream,
-                                           std::uint64_t seed);
+                                           std::uint64_t seed, const std::string& source_host = "");
   /// Closes everything (see close()).
   ~FaultProxy();
   FaultProxy(const FaultProxy&) = delete;

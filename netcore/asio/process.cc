@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,10 +33,23 @@ namespace {
 constexpr int kMaxGroups = 64;
 std::atomic<pid_t> g_groups[kMaxGroups];
 
+// ---- and the network namespaces (netns.h): their bind-mount paths.
+constexpr int kMaxPaths = 8;
+constexpr std::size_t kPathLen = 96;
+char g_ns_paths[kMaxPaths][kPathLen];
+std::atomic<bool> g_ns_used[kMaxPaths];
+
 void on_fatal_signal(int sig) {
   for (auto& g : g_groups) {
     const pid_t p = g.load();
     if (p > 0) ::kill(-p, SIGKILL);
+  }
+  // What `ip netns delete` does, with async-signal-safe calls only; the
+  // namespace (and its firewall rules) goes once its processes are gone.
+  for (int i = 0; i < kMaxPaths; ++i) {
+    if (!g_ns_used[i].load()) continue;
+    ::umount2(g_ns_paths[i], MNT_DETACH);
+    ::unlink(g_ns_paths[i]);
   }
   ::signal(sig, SIG_DFL);
   ::raise(sig);
@@ -55,6 +69,26 @@ void install_cleanup_once() {
     ::sigaction(sig, &sa, nullptr);
   }
 }
+
+}  // namespace
+
+void register_namespace_path(const std::string& path) {
+  install_cleanup_once();
+  if (path.size() >= kPathLen) return;
+  for (int i = 0; i < kMaxPaths; ++i) {
+    if (g_ns_used[i].load()) continue;
+    std::memcpy(g_ns_paths[i], path.c_str(), path.size() + 1);
+    g_ns_used[i].store(true);
+    return;
+  }
+}
+
+void unregister_namespace_path(const std::string& path) {
+  for (int i = 0; i < kMaxPaths; ++i)
+    if (g_ns_used[i].load() && path == g_ns_paths[i]) g_ns_used[i].store(false);
+}
+
+namespace {
 
 void remember_group(pid_t p) {
   for (auto& g : g_groups) {

@@ -38,6 +38,12 @@ struct ProcessSpec {
   std::string stdout_path, stderr_path;
 };
 
+/// A network namespace's bind-mount path (netns.h) that a SIGINT, SIGTERM
+/// or SIGHUP to connfail must delete (umount + unlink) before connfail
+/// ends; installs the handler if the program has none of its own.
+void register_namespace_path(const std::string& path);
+void unregister_namespace_path(const std::string& path);
+
 class ProcessError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
