@@ -961,7 +961,8 @@ class Parser {
       const bool asio = std::find(s.transports.begin(), s.transports.end(), TransportKind::Asio) != s.transports.end();
       const bool sim = std::find(s.transports.begin(), s.transports.end(), TransportKind::Sim) != s.transports.end();
       if (asio && !info.asio)
-        c_.error(kind_item->value, kname + " cannot be injected on the real transport without root: use transports: [sim]");
+        c_.error(kind_item->value, kname + " cannot be injected on the real transport (docs/scenarios.md, transport "
+                                           "support): use transports: [sim]");
       if (sim && !info.sim)
         c_.error(kind_item->value, kname + " faults are not injected on the simulated transport: " + info.elsewhere +
                                        ", or transports: [asio]");

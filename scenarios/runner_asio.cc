@@ -56,8 +56,14 @@ class AsioEnv final : public RunnerEnv {
     Address upstream = listening;
     if (upstream.host.empty() || upstream.host == "0.0.0.0" || upstream.host == "::") upstream.host = "127.0.0.1";
     for (std::size_t g = 0; g < s_.clients.size(); ++g)
-      proxies_.push_back(netcore::asio::FaultProxy::start(t_, {"127.0.0.1", 0}, upstream,
-                                                          std::uint64_t{seed_} * 1000 + g, source_of(g)));
+      // The proxy's connect to the server is the group's real connect: it
+      // gets the group's connect_timeout (a fixed 5 s made the harness
+      // close clients that a paused accept queue would have let in), but
+      // never less than 5 s of wall time: the kernel retries a lost SYN
+      // after 1 s and 3 s whatever time_scale says.
+      proxies_.push_back(netcore::asio::FaultProxy::start(
+          t_, {"127.0.0.1", 0}, upstream, std::uint64_t{seed_} * 1000 + g, source_of(g),
+          std::max<Duration>(scaled(s_.clients[g].connect_timeout), std::chrono::seconds(5))));
   }
   Transport& client_transport(int, int) override { return t_; }
   void server_down(bool down) override {

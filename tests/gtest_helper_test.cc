@@ -37,7 +37,7 @@ TEST(GtestHelper, AFailedRunFailsWithEveryFindingInTheMessage) {
 }
 
 TEST(GtestHelper, ATransportTheFileDoesNotDeclareIsAFailureNotASkip) {
-  const auto r = connfail::gtest::passes(suite("half-open-under-loss"), asio);
+  const auto r = connfail::gtest::passes(suite("accept-queue-overflow"), asio);
   ASSERT_FALSE(r);
   EXPECT_NE(std::string(r.message()).find("does not declare the asio transport"), std::string::npos) << r.message();
 }
@@ -79,7 +79,7 @@ TEST(GtestHelper, RegistersOneTestPerFileAndDeclaredTransport) {
   }
   EXPECT_NE(std::find(names.begin(), names.end(), "rst_clients_sim"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "rst_clients_asio"), names.end());
-  EXPECT_EQ(std::find(names.begin(), names.end(), "half_open_under_loss_asio"), names.end())
+  EXPECT_EQ(std::find(names.begin(), names.end(), "accept_queue_overflow_asio"), names.end())
       << "only the transports a file declares";
 }
 

@@ -52,7 +52,7 @@ const BadCase kBad[] = {
     {"jitter-field-of-other-distribution", 11, "faults[0].max", "only applies to distribution uniform"},
     {"latency-on-sim", 7, "faults[0].kind", "not injected on the simulated transport"},
     {"list-where-map", 2, "server", "expected a map, got a list"},
-    {"loss-on-asio", 8, "faults[0].kind", "cannot be injected on the real transport"},
+    {"burst-loss-on-asio", 8, "faults[0].kind", "cannot be injected on the real transport"},
     {"missing-name", 2, "name", "missing required field 'name'"},
     {"missing-server-kind", 3, "server.kind", "missing required field 'kind'"},
     {"negative-backlog", 4, "server.backlog", "out of range"},

@@ -176,6 +176,7 @@ INSTANTIATE_TEST_SUITE_P(
                     VariantCase{"proxy-no-close", "proxy-one-side-dies", TransportKind::Asio, {"stale-channel"}},
                     VariantCase{"idle-last", "idle-handler-order", TransportKind::Sim, {"healthy-closed"}},
                     VariantCase{"slow-heartbeat", "heartbeat-jitter", TransportKind::Sim, {"healthy-closed"}},
+                    VariantCase{"slow-heartbeat", "heartbeat-jitter", TransportKind::Asio, {"healthy-closed"}},
                     VariantCase{"timer-leak", "rst-clients", TransportKind::Sim, {"pending-timers"}},
                     VariantCase{"reconnect-gives-up", "reconnect-storm", TransportKind::Sim, {"not-reconnected"}},
                     VariantCase{"reconnect-gives-up", "reconnect-storm", TransportKind::Asio, {"not-reconnected"}}),
@@ -219,6 +220,31 @@ TEST(Runner, APlannedResetDueBeforeTheConnectCompletesStillHappens) {
   const RunResult r = run(s, TransportKind::Sim, 1);
   EXPECT_TRUE(r.passed) << describe(r);
   EXPECT_EQ(r.client_connects_ok, 10u);
+}
+
+// On asio a client connects to its group's fault proxy at once; the proxy's
+// connect to the server is the real one. It used to give up after a fixed
+// 5 s, so an accept pause longer than that had the harness reset clients
+// that Linux would have let in (their SYNs are retried: 1 s, 3 s, 7 s): a
+// finding against the server for the harness's own timeout. It now gets
+// the group's connect_timeout, shown both ways.
+TEST(RunnerAsio, TheProxysConnectWaitsAsLongAsTheClientWould) {
+  Scenario s = load("accept-queue-overflow");
+  s.time_scale = 1.0;
+  s.duration = std::chrono::seconds(10);
+  s.quiesce = std::chrono::seconds(2);
+  s.faults.at(0).duration = std::chrono::seconds(6);
+  s.clients.at(0).close_at = std::chrono::seconds(9);
+  s.clients.at(0).connect_timeout = std::chrono::seconds(30);
+  const RunResult r = run(s, TransportKind::Asio, 1);
+  EXPECT_TRUE(r.passed) << describe(r);
+  EXPECT_EQ(r.ledger.count("peer-closed") ? r.ledger.at("peer-closed") : 0, 6u) << describe(r);
+  // A connect timeout shorter than the pause: the clients are given up,
+  // and the scenario's expectation (all six served) fails.
+  s.clients.at(0).connect_timeout = std::chrono::seconds(3);
+  const RunResult short_wait = run(s, TransportKind::Asio, 1);
+  EXPECT_FALSE(short_wait.passed) << "a 3 s connect timeout across a 6 s accept pause passed";
+  EXPECT_TRUE(has_finding(short_wait, "ledger-count")) << describe(short_wait);
 }
 
 // A server restart: the process's connections all end (the kernel closes

@@ -58,7 +58,7 @@ SCHEMA_REJECTS = {
     "jitter-field-of-other-distribution.yaml": "max on normal jitter",
     "latency-on-sim.yaml": "latency fault on the simulated transport (the default)",
     "list-where-map.yaml": "server given as a list",
-    "loss-on-asio.yaml": "loss fault on the real transport",
+    "burst-loss-on-asio.yaml": "burst-loss fault on the real transport",
     "missing-name.yaml": "no scenario name",
     "missing-server-kind.yaml": "no server.kind",
     "negative-backlog.yaml": "backlog below 0",

@@ -542,13 +542,15 @@ FaultProxy::FaultProxy(Transport& t, std::shared_ptr<Core> core, Address upstrea
 FaultProxy::~FaultProxy() { close(); }
 
 std::shared_ptr<FaultProxy> FaultProxy::start(Transport& transport, Address listen, Address upstream,
-                                              std::uint64_t seed, const std::string& source_host) {
+                                              std::uint64_t seed, const std::string& source_host,
+                                              Duration connect_timeout) {
   auto core = std::make_shared<Core>(transport, seed);
   std::shared_ptr<FaultProxy> fp(new FaultProxy(transport, core, upstream));
 
   ProxyOptions po;
   po.backend = upstream;
   po.backend_source = source_host;
+  po.connect_timeout = connect_timeout;
   // Both hooks hold the core: it owns the ledger the proxy's channels write
   // to, which must outlive a backend connect still pending.
   po.backend_init = [core](Channel& backend, const std::shared_ptr<Channel>& frontend) {

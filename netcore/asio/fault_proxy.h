@@ -88,8 +88,13 @@ class FaultProxy {
   /// address cannot be bound.
   /// `source_host`: the upstream connections' source address ("" = any),
   /// so that packet filters can tell this proxy's traffic apart.
+  /// `connect_timeout`: how long an upstream connect may take before the
+  /// proxy gives up and closes the client's side (a client's connect to
+  /// the proxy succeeds at once, so this is the client's real connect
+  /// timeout: give it the client's own).
   static std::shared_ptr<FaultProxy> start(Transport& transport, Address listen, Address upstream,
-                                           std::uint64_t seed, const std::string& source_host = "");
+                                           std::uint64_t seed, const std::string& source_host = "",
+                                           Duration connect_timeout = std::chrono::seconds(5));
   /// Closes everything (see close()).
   ~FaultProxy();
   FaultProxy(const FaultProxy&) = delete;
