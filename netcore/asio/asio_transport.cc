@@ -107,6 +107,8 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
  public:
   AsioSocket(AsioTransport& t, tcp::socket s, SocketRole role)
       : t_(t), sock_(std::move(s)), id_(t.next_socket_id()), role_(role) {
+    error_code ec;
+    sock_.non_blocking(true, ec);  // read_some after a wait never blocks the loop
     refresh_addresses();
   }
 
@@ -181,14 +183,30 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
 
   void maybe_start_read() {
     if (!open_ || read_in_flight_ || eof_ || failed_) return;
-    // Keep one read outstanding even while reading is off: data lands in the
-    // stash only up to one buffer, after which TCP's window does the rest.
+    // Keep one wait outstanding even while reading is off: data lands in
+    // the stash only up to one buffer, after which TCP's window does the
+    // rest. The socket waits for readability and then reads into the
+    // transport's one buffer (every socket of a transport runs on its one
+    // loop thread), so an idle connection holds no read buffer of its own
+    // (Netty reads into a buffer it allocates per read, for the same reason).
     if (!reading_ && !stash_.empty()) return;
     read_in_flight_ = true;
     auto self = shared_from_this();
-    sock_.async_read_some(ba::buffer(buf_), [self](const error_code& ec, std::size_t n) {
+    sock_.async_wait(tcp::socket::wait_read, [self](const error_code& wec) {
       self->read_in_flight_ = false;
       if (!self->open_) return;
+      if (wec) {
+        self->failed_ = true;
+        self->fail(wec);
+        return;
+      }
+      std::vector<std::uint8_t>& buf = self->t_.read_buffer();
+      error_code ec;
+      const std::size_t n = self->sock_.read_some(ba::buffer(buf), ec);
+      if (ec == ba::error::would_block || ec == ba::error::try_again) {
+        self->maybe_start_read();  // woken without data: wait again
+        return;
+      }
       if (ec == ba::error::eof) {
         self->eof_ = true;
       } else if (ec) {
@@ -196,7 +214,7 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
         self->fail(ec);
         return;
       } else {
-        self->stash_.insert(self->stash_.end(), self->buf_.begin(), self->buf_.begin() + static_cast<long>(n));
+        self->stash_.insert(self->stash_.end(), buf.begin(), buf.begin() + static_cast<long>(n));
       }
       self->deliver();
     });
@@ -273,7 +291,6 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
   bool failed_ = false;
   bool write_in_flight_ = false;
   bool shutdown_requested_ = false;
-  std::array<std::uint8_t, 64 * 1024> buf_{};
   Bytes stash_;
   std::deque<Pending> writes_;
   std::size_t pending_bytes_ = 0;

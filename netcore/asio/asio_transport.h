@@ -97,6 +97,10 @@ class AsioTransport final : public Transport {
   /// Bookkeeping entries held (sockets, listeners, client port pairs): they
   /// are pruned as they grow, so a long run stays bounded (tests).
   std::size_t tracked_sockets() const { return sockets_.size(); }
+  /// The one buffer every socket of this transport reads into (on the loop
+  /// thread), then copies what it read out of: 64 KiB per transport, not per
+  /// connection.
+  std::vector<std::uint8_t>& read_buffer() { return read_buffer_; }
   std::size_t tracked_client_pairs() const { return client_pairs_.size(); }
 
  private:
@@ -108,8 +112,9 @@ class AsioTransport final : public Transport {
   std::set<std::uint16_t> listener_ports_;  // every port we listened on
   PortPairSet client_pairs_;  // (local, remote) of our connects
   // Pruned when they reach these sizes (then twice what is left): an
-  // expired weak_ptr still pins its make_shared block (a socket's 64 KiB
-  // read buffer), and a pair is kept only while the kernel shows it.
+  // expired weak_ptr still pins its make_shared block (the socket object),
+  // and a pair is kept only while the kernel shows it.
+  std::vector<std::uint8_t> read_buffer_ = std::vector<std::uint8_t>(64 * 1024);
   std::size_t prune_sockets_at_ = 1024;
   std::size_t prune_pairs_at_ = 4096;
 };
