@@ -11,9 +11,14 @@
 // partitions and vanished hosts are nftables rules on those addresses, so
 // the server's kernel sees real loss and real silence (it retransmits, its
 // keepalive probes go unanswered) instead of a proxy that stops forwarding.
+#include <sys/resource.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 
 #include "connfail/netcore/asio/asio_transport.h"
@@ -29,13 +34,38 @@ using namespace netcore;
 
 namespace {
 
+// Every client costs up to four descriptors on the real transport (its own
+// socket, the fault proxy's two, the server's child), plus the server's
+// listener, the proxies' listeners and the loop's own. The soft limit is
+// raised to what the run needs, up to the hard limit; past that the run
+// cannot be built, and is refused with the numbers.
+void ensure_fd_limit(const Scenario& s) {
+  long long clients = 0;
+  for (const auto& g : s.clients) clients += g.count;
+  const long long need = clients * 4 + static_cast<long long>(s.clients.size()) * 2 + 256;
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  if (r.rlim_cur != RLIM_INFINITY && static_cast<long long>(r.rlim_cur) >= need) return;
+  if (r.rlim_max != RLIM_INFINITY && static_cast<long long>(r.rlim_max) < need)
+    throw std::runtime_error(std::to_string(clients) + " clients need about " + std::to_string(need) +
+                             " file descriptors on the real transport (4 per client), and the hard limit here is " +
+                             std::to_string(static_cast<long long>(r.rlim_max)) +
+                             " (ulimit -Hn; raise it, e.g. LimitNOFILE= or /etc/security/limits.conf, or use fewer "
+                             "clients)");
+  r.rlim_cur = r.rlim_max == RLIM_INFINITY ? static_cast<rlim_t>(need) : std::min<rlim_t>(r.rlim_max, need);
+  if (::setrlimit(RLIMIT_NOFILE, &r) != 0)
+    throw std::runtime_error("cannot raise the file-descriptor limit to " + std::to_string(need) + ": " +
+                             std::strerror(errno));
+}
+
 class AsioEnv final : public RunnerEnv {
  public:
   AsioEnv(const Scenario& s, const RunOptions& opts)
       : s_(s),
         seed_(opts.seed),
         scale_(s.time_scale),
-        ns_(opts.netns || needs_namespace(s) ? netcore::asio::NetNamespace::create_and_enter() : nullptr) {
+        ns_((ensure_fd_limit(s), opts.netns || needs_namespace(s)) ? netcore::asio::NetNamespace::create_and_enter()
+                                                                  : nullptr) {
     epoch_ = t_.loop().now();
     fds_before_ = static_cast<long long>(netcore::asio::process_fd_count());
   }

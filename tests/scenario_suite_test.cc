@@ -5,6 +5,9 @@
 //    about, and every other leak check is shown to fail on a broken input;
 //  * report.json is byte-identical across two sim runs with the same seed,
 //    and with the sim's hash socket index or ns-3's linear lookup.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -245,6 +248,51 @@ TEST(RunnerAsio, TheProxysConnectWaitsAsLongAsTheClientWould) {
   const RunResult short_wait = run(s, TransportKind::Asio, 1);
   EXPECT_FALSE(short_wait.passed) << "a 3 s connect timeout across a 6 s accept pause passed";
   EXPECT_TRUE(has_finding(short_wait, "ledger-count")) << describe(short_wait);
+}
+
+// The file-descriptor limit: raised to what a run on the real transport
+// needs (4 per client), up to the hard limit; past the hard limit the run is
+// a run error that says so. Each half runs in a forked child, whose limits
+// are its own.
+int in_child_with_limits(rlim_t soft, rlim_t hard, int clients, std::string* message) {
+  int p[2];
+  if (::pipe(p) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(p[0]);
+    rlimit r{soft, hard};
+    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(90);
+    Scenario s = load("rst-clients");
+    s.faults.clear();
+    s.clients.resize(1);
+    s.clients[0].count = clients;
+    s.clients[0].spacing = std::chrono::milliseconds(1);
+    s.expect.ledger_counts["reset"] = static_cast<std::uint64_t>(clients);
+    const RunResult r2 = run(s, TransportKind::Asio, 1);
+    std::string m;
+    for (const auto& f : r2.findings) m += f.kind + ": " + f.message + "\n";
+    (void)!::write(p[1], m.data(), m.size());
+    ::_exit(r2.passed ? 0 : 1);
+  }
+  ::close(p[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0) message->append(buf, static_cast<std::size_t>(n));
+  ::close(p[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(RunnerAsio, TheFdLimitIsRaisedToWhatTheRunNeedsAndAHardLimitTooLowIsSaid) {
+  std::string raised, refused;
+  // 200 clients need about 1,058 fds: a soft limit of 128 is raised.
+  EXPECT_EQ(in_child_with_limits(128, 4096, 200, &raised), 0) << raised;
+  // A hard limit of 512 cannot be raised past.
+  EXPECT_EQ(in_child_with_limits(128, 512, 200, &refused), 1) << refused;
+  EXPECT_NE(refused.find("run-error"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("file descriptors"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("hard limit here is 512"), std::string::npos) << refused;
 }
 
 // A server restart: the process's connections all end (the kernel closes
