@@ -111,7 +111,7 @@ void Acceptor::close() {
 void connect_channel(Transport& transport, ConnectionLedger& ledger, const Address& to,
                      Duration timeout, PipelineInit init, ChannelOptions options,
                      std::function<void(std::shared_ptr<Channel>, SocketError)> done,
-                     const std::string& source_host) {
+                     const std::string& source_host, std::shared_ptr<ConnectCanceller> cancel) {
   transport.connect_from(source_host, to, timeout,
                     [&transport, &ledger, init = std::move(init), options = std::move(options),
                      done = std::move(done)](std::shared_ptr<Socket> s, SocketError e) {
@@ -130,7 +130,8 @@ void connect_channel(Transport& transport, ConnectionLedger& ledger, const Addre
                         return;
                       }
                       done(ch, SocketError::None);
-                    });
+                    },
+                    std::move(cancel));
 }
 
 }  // namespace netcore

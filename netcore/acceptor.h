@@ -79,10 +79,10 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
 
 /// Connects and, on success, builds, initialises and activates a client
 /// channel. `done` runs once with the channel or with the connect error.
-/// `source_host`: see Transport::connect_from.
+/// `source_host` and `cancel`: see Transport::connect_from.
 void connect_channel(Transport& transport, ConnectionLedger& ledger, const Address& to,
                      Duration timeout, PipelineInit init, ChannelOptions options,
                      std::function<void(std::shared_ptr<Channel>, SocketError)> done,
-                     const std::string& source_host = "");
+                     const std::string& source_host = "", std::shared_ptr<ConnectCanceller> cancel = nullptr);
 
 }  // namespace netcore

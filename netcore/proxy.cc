@@ -78,10 +78,10 @@ void ProxyFrontend::channel_active(Context& ctx) {
         ch.pipeline().add_last("proxy-backend", std::make_shared<ProxyBackend>(frontend, stats));
       },
       backend_opts,
-      [frontend, stats, link, close_peer](std::shared_ptr<Channel> backend, SocketError) {
+      [frontend, stats, link, close_peer](std::shared_ptr<Channel> backend, SocketError e) {
         auto front = frontend.lock();
         if (!backend) {
-          ++stats->backend_connect_failures;
+          if (e != SocketError::Cancelled) ++stats->backend_connect_failures;
           if (front) front->close(CloseReason::Error);
           return;
         }
@@ -101,7 +101,7 @@ void ProxyFrontend::channel_active(Context& ctx) {
         link->backend = backend;
         front->read();  // first chunk from the client
       },
-      options_.backend_source);
+      options_.backend_source, options_.connect_canceller);
   ctx.fire_channel_active();
 }
 

@@ -44,6 +44,11 @@ struct ProxyOptions {
   /// delay or withhold the close, or carry a reset as a reset), also when the
   /// client ended before its backend was up. Empty: close_on_flush.
   ClosePeerFn close_peer = {};
+  /// Optional: cancelling it ends every backend connect still pending (the
+  /// owner of the proxy shutting it down; ConnectCanceller). A client that
+  /// leaves does not cancel its own backend's connect: its end reaches the
+  /// backend once that is up, as a transparent path would carry it.
+  std::shared_ptr<ConnectCanceller> connect_canceller = nullptr;
 };
 
 /// Shared by every connection of one proxy: counters for tests and reports.

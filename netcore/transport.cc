@@ -38,6 +38,61 @@ std::string Address::to_string() const {
   return host + ":" + std::to_string(port);
 }
 
+void ConnectCanceller::cancel() {
+  if (cancelled_) return;
+  cancelled_ = true;
+  // Each fn may call remove(): take the map first.
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [id, fn] : pending) fn();
+}
+
+std::uint64_t ConnectCanceller::add(std::function<void()> fn) {
+  if (cancelled_) {
+    fn();
+    return 0;
+  }
+  const std::uint64_t id = next_++;
+  pending_.emplace(id, std::move(fn));
+  return id;
+}
+
+void ConnectCanceller::remove(std::uint64_t id) { pending_.erase(id); }
+
+void Transport::connect_from(const std::string& source_host, const Address& to, Duration timeout, ConnectFn done,
+                             std::shared_ptr<ConnectCanceller> cancel) {
+  (void)source_host;
+  if (!cancel) {
+    connect(to, timeout, std::move(done));
+    return;
+  }
+  // Generic: the connect runs to its end; a cancel reports at once and the
+  // socket, if one comes, is aborted.
+  struct State {
+    bool finished = false;
+    std::uint64_t id = 0;
+    ConnectFn done;
+  };
+  auto st = std::make_shared<State>();
+  st->done = std::move(done);
+  EventLoop& lp = loop();
+  st->id = cancel->add([st, &lp] {
+    if (st->finished) return;
+    st->finished = true;
+    lp.post([st] { st->done(nullptr, SocketError::Cancelled); });
+  });
+  std::weak_ptr<ConnectCanceller> wc = cancel;
+  connect(to, timeout, [st, wc](std::shared_ptr<Socket> s, SocketError e) {
+    if (st->finished) {
+      if (s) s->abort();
+      return;
+    }
+    st->finished = true;
+    if (auto c = wc.lock()) c->remove(st->id);
+    st->done(std::move(s), e);
+  });
+}
+
 const char* to_string(SocketError e) {
   switch (e) {
     case SocketError::None: return "none";
@@ -46,6 +101,7 @@ const char* to_string(SocketError e) {
     case SocketError::TimedOut: return "timed-out";
     case SocketError::Unreachable: return "unreachable";
     case SocketError::Other: return "other";
+    case SocketError::Cancelled: return "cancelled";
   }
   return "?";
 }

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -89,6 +90,7 @@ enum class SocketError {
   TimedOut,   // connect: no answer within the timeout; or the stack gave up
   Unreachable,
   Other,
+  Cancelled,  // connect: ended by its ConnectCanceller before it completed
 };
 const char* to_string(SocketError e);
 
@@ -170,6 +172,30 @@ struct ListenOptions {
   int backlog = 128;
 };
 
+/// Ends connects still in progress, as closing a Netty channel whose
+/// connect is pending does. One canceller may serve many connects: cancel()
+/// ends every one still pending, and every later one at once. A cancelled
+/// connect's socket is closed at once (the application closing a SYN_SENT
+/// socket sends nothing), its timer is cancelled, and its `done` runs on
+/// the loop, later, with SocketError::Cancelled. Loop thread only.
+class ConnectCanceller {
+ public:
+  void cancel();
+  bool cancelled() const { return cancelled_; }
+  /// Connects registered and not yet finished.
+  std::size_t pending() const { return pending_.size(); }
+  /// For transports: what cancel() does to one pending attempt. Runs `fn`
+  /// at once (and returns 0) if cancel() was already called. remove() the
+  /// id once the attempt finished on its own.
+  std::uint64_t add(std::function<void()> fn);
+  void remove(std::uint64_t id);
+
+ private:
+  bool cancelled_ = false;
+  std::uint64_t next_ = 1;
+  std::map<std::uint64_t, std::function<void()>> pending_;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -187,10 +213,12 @@ class Transport {
   /// first, so that packets can be told apart by source address. ""
   /// means connect(); a transport without source addresses (the sim)
   /// ignores it.
-  virtual void connect_from(const std::string& source_host, const Address& to, Duration timeout, ConnectFn done) {
-    (void)source_host;
-    connect(to, timeout, std::move(done));
-  }
+  /// `cancel` (optional): see ConnectCanceller. The default implementation
+  /// runs connect() and, if cancelled first, reports Cancelled at once and
+  /// aborts the socket when the underlying connect completes; the Asio and
+  /// sim transports close the connecting socket at once.
+  virtual void connect_from(const std::string& source_host, const Address& to, Duration timeout, ConnectFn done,
+                            std::shared_ptr<ConnectCanceller> cancel = nullptr);
   /// Every TCP socket this transport holds, listeners included, plus
   /// kernel-held sockets on its ports (TIME_WAIT, orphaned FIN_WAIT).
   virtual std::vector<SocketInfo> inventory() const = 0;

@@ -199,7 +199,8 @@ void Workload::connect(ClientRt& c) {
   co.label = g.name;
   connect_channel(rc_.env->client_transport(c.group, c.index), rc_.client_ledger,
                   rc_.env->client_connect_address(c.group, server_), rc_.T(g.connect_timeout), init, co,
-                  [this, cp, stats](std::shared_ptr<Channel> ch, SocketError) {
+                  [this, cp, stats](std::shared_ptr<Channel> ch, SocketError e) {
+                    if (e == SocketError::Cancelled) return;  // the run is over (abort_all)
                     if (!ch) {
                       ++rc_.result.client_connects_failed;
                       cp->connect_failures.push_back(rc_.now_s());
@@ -214,7 +215,8 @@ void Workload::connect(ClientRt& c) {
                     // Whatever the client's handlers do, its end is seen here.
                     ch->on_close([this, cp] { lost(*cp); });
                     if (cp->close_due) close_as_planned(*ch, cp->close_rst);
-                  });
+                  },
+                  "", connects_);
 }
 
 Duration Workload::backoff(ClientRt& c, const ReconnectPolicy& p) {
@@ -269,6 +271,7 @@ void Workload::end() {
 
 void Workload::abort_all() {
   rc_.workload_over = true;
+  connects_->cancel();
   for (auto& c : clients_)
     if (auto ch = c.channel.lock()) ch->abort();
 }

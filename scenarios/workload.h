@@ -79,6 +79,9 @@ class Workload {
   RunContext& rc_;
   netcore::Address server_;
   std::vector<ClientPlan> plans_;  // per group
+  // Every client connect: abort_all() ends those still pending (a SYN the
+  // network drops holds a socket and a timer until the connect timeout).
+  std::shared_ptr<netcore::ConnectCanceller> connects_ = std::make_shared<netcore::ConnectCanceller>();
   std::vector<ClientRt> clients_;
   std::vector<std::string> unjudged_;
 };

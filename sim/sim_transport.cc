@@ -399,6 +399,8 @@ struct ConnectAttempt : std::enable_shared_from_this<ConnectAttempt> {
   netcore::TimerId timer = 0;
   bool finished = false;
   std::shared_ptr<ConnectAttempt> self;  // alive until finished
+  std::weak_ptr<netcore::ConnectCanceller> canceller;
+  std::uint64_t cancel_id = 0;
 
   void OnConnected(ns3::Ptr<ns3::Socket>) {
     t->ns3_loop().dispatch([&] {
@@ -444,9 +446,19 @@ struct ConnectAttempt : std::enable_shared_from_this<ConnectAttempt> {
     auto keep = std::move(self);
     cb(nullptr, SocketError::TimedOut);
   }
+  void OnCancel() {
+    if (finished) return;
+    finish_common();
+    sock->Discard();  // as Linux: a connecting socket closed by the app sends nothing
+    // Later, on the loop: the canceller's caller is in the middle of
+    // something.
+    auto keep = std::move(self);
+    t->loop().post([keep] { keep->done(nullptr, SocketError::Cancelled); });
+  }
   void finish_common() {
     finished = true;
     t->loop().cancel(timer);
+    if (auto c = canceller.lock()) c->remove(cancel_id);
     sock->SetConnectCallback(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
                              ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>());
     sock->SetCloseCallbacks(ns3::MakeNullCallback<void, ns3::Ptr<ns3::Socket>>(),
@@ -456,6 +468,11 @@ struct ConnectAttempt : std::enable_shared_from_this<ConnectAttempt> {
 }  // namespace
 
 void SimTransport::connect(const Address& to, netcore::Duration timeout, ConnectFn done) {
+  connect_from("", to, timeout, std::move(done), nullptr);
+}
+
+void SimTransport::connect_from(const std::string&, const Address& to, netcore::Duration timeout, ConnectFn done,
+                                std::shared_ptr<netcore::ConnectCanceller> cancel) {
   auto a = std::make_shared<ConnectAttempt>();
   a->t = this;
   a->done = std::move(done);
@@ -472,6 +489,12 @@ void SimTransport::connect(const Address& to, netcore::Duration timeout, Connect
     if (auto s = weak.lock()) s->OnTimeout();
   });
   a->sock->Connect(ns3::InetSocketAddress(ip, to.port));
+  if (cancel) {
+    a->canceller = cancel;
+    a->cancel_id = cancel->add([weak] {
+      if (auto s = weak.lock()) s->OnCancel();
+    });
+  }
 }
 
 std::vector<netcore::SocketInfo> SimTransport::inventory() const {

@@ -32,6 +32,9 @@ class SimTransport final : public netcore::Transport {
   std::shared_ptr<netcore::Listener> listen(const netcore::ListenOptions& opts,
                                             netcore::Listener::AcceptFn on_accept) override;
   void connect(const netcore::Address& to, netcore::Duration timeout, ConnectFn done) override;
+  /// No source addresses on the sim: `source_host` is ignored.
+  void connect_from(const std::string& source_host, const netcore::Address& to, netcore::Duration timeout,
+                    ConnectFn done, std::shared_ptr<netcore::ConnectCanceller> cancel = nullptr) override;
   std::vector<netcore::SocketInfo> inventory() const override;
 
   const std::string& node_name() const { return name_; }

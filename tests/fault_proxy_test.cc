@@ -444,3 +444,58 @@ TEST_F(FaultProxyTest, CloseLeavesNoProxySocketBehind) {
 }
 
 }  // namespace
+
+namespace {
+
+// A client that leaves while the proxy's upstream connect is still pending
+// (the server's accept queue is full, so its SYNs are dropped): the connect
+// runs on, as a transparent path would carry the SYN; close() then ends it,
+// its socket and its timer at once. Before the cancel, one fd and one timer
+// outlived every channel of a run (Netns.AServerWithAnIdleCheckReaps...).
+TEST_F(FaultProxyTest, CloseCancelsAnUpstreamConnectStillPending) {
+  AcceptorOptions o;
+  o.listen.address = {"127.0.0.1", 0};
+  o.listen.backlog = 1;
+  server = Acceptor::start(t, server_ledger, [](Channel&) {}, o);
+  server->listener().pause();
+  const Address server_at{"127.0.0.1", server->local_address().port};
+  std::vector<std::shared_ptr<Channel>> fillers;
+  for (int i = 0; i < 2; ++i)
+    connect_channel(t, client_ledger, server_at, std::chrono::seconds(5), [](Channel&) {}, {},
+                    [&](std::shared_ptr<Channel> ch, SocketError) {
+                      if (ch) fillers.push_back(std::move(ch));
+                    });
+  ASSERT_TRUE(wait([&] { return fillers.size() == 2; })) << "the accept queue was not filled";
+  proxy = FaultProxy::start(t, {"127.0.0.1", 0}, server_at, 42, "", std::chrono::seconds(60));
+  const std::size_t fds_before = asio::process_fd_count();
+  const std::size_t timers_before = loop().pending_timers();
+
+  auto c = connect();
+  ASSERT_TRUE(wait([&] { return c->done && proxy->pending_backend_connects() == 1; }));
+  ASSERT_EQ(c->error, SocketError::None);
+  loop().run_for(milliseconds(300));
+  ASSERT_EQ(proxy->pending_backend_connects(), 1u) << "the upstream connect was not held up";
+  // The frontend reads nothing before its backend is up: the client's FIN
+  // waits in its socket, behind the SYN the server has not taken yet.
+  c->channel->close();
+  loop().run_for(milliseconds(100));
+  // The leak the check below looks for: the client is gone, the connect
+  // (socket and timer) is not.
+  EXPECT_EQ(proxy->pending_backend_connects(), 1u);
+  EXPECT_GT(asio::process_fd_count(), fds_before);
+  EXPECT_GT(loop().pending_timers(), timers_before);
+
+  proxy->close();
+  EXPECT_EQ(proxy->pending_backend_connects(), 0u);
+  EXPECT_EQ(proxy->counters().connects_cancelled, 1u);
+  EXPECT_EQ(proxy->counters().backend_connect_failures, 0u) << "a cancel is not a failed connect";
+  loop().run_for(milliseconds(50));
+  EXPECT_EQ(loop().pending_timers(), timers_before) << "the connect's timer outlived the proxy";
+  EXPECT_LT(asio::process_fd_count(), fds_before) << "the connecting socket's fd outlived the proxy";
+  for (const auto& s : live_connections(t.inventory()))
+    EXPECT_NE(s.state, TcpState::SynSent) << describe({s});
+
+  for (auto& f : fillers) f->close();
+}
+
+}  // namespace

@@ -5,6 +5,7 @@
 
 #include "connfail/netcore/fault_injector.h"
 #include "connfail/netcore/testing/embedded_channel.h"
+#include "connfail/netcore/testing/manual_loop.h"
 #include "connfail/tests/test_handlers.h"
 
 namespace {
@@ -368,6 +369,79 @@ TEST(CloseFuture, AListenerAddedAfterTheCloseStillRunsLater) {
   EXPECT_EQ(runs, 0);
   ch.run_pending();
   EXPECT_EQ(runs, 1);
+}
+
+}  // namespace
+
+// ---- Transport::connect_from's generic cancel, for transports that have
+// no way to end a connect early themselves.
+namespace {
+
+using namespace netcore;
+
+struct FakeSocket final : Socket {
+  bool aborted = false;
+  std::uint64_t id() const override { return 1; }
+  void set_handler(SocketHandler*) override {}
+  void set_reading(bool) override {}
+  void write(Bytes, WriteCallback) override {}
+  std::size_t pending_outbound() const override { return 0; }
+  void shutdown_output() override {}
+  void close() override {}
+  void abort() override { aborted = true; }
+  bool is_open() const override { return !aborted; }
+  Address local_address() const override { return {}; }
+  Address remote_address() const override { return {}; }
+};
+
+/// Its connects finish only when the test says so.
+struct SlowTransport final : Transport {
+  netcore::testing::ManualLoop l;
+  std::vector<ConnectFn> pending;
+  EventLoop& loop() override { return l; }
+  std::string name() const override { return "slow"; }
+  std::shared_ptr<Listener> listen(const ListenOptions&, Listener::AcceptFn) override { return nullptr; }
+  void connect(const Address&, Duration, ConnectFn done) override { pending.push_back(std::move(done)); }
+  std::vector<SocketInfo> inventory() const override { return {}; }
+};
+
+TEST(ConnectCanceller, TheGenericCancelReportsOnceAndAbortsTheLateSocket) {
+  SlowTransport t;
+  auto cancel = std::make_shared<ConnectCanceller>();
+  std::vector<SocketError> results;
+  t.connect_from("", {"10.0.0.1", 1}, std::chrono::seconds(5),
+                 [&](std::shared_ptr<Socket> s, SocketError e) {
+                   EXPECT_EQ(s, nullptr);
+                   results.push_back(e);
+                 },
+                 cancel);
+  ASSERT_EQ(t.pending.size(), 1u);
+  EXPECT_EQ(cancel->pending(), 1u);
+  cancel->cancel();
+  EXPECT_EQ(cancel->pending(), 0u);
+  EXPECT_TRUE(results.empty()) << "done ran inside cancel()";
+  t.l.run_pending();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0], SocketError::Cancelled);
+
+  // The underlying connect completes later: its socket is aborted, and done
+  // does not run again.
+  auto late = std::make_shared<FakeSocket>();
+  t.pending[0](late, SocketError::None);
+  EXPECT_TRUE(late->aborted);
+  EXPECT_EQ(results.size(), 1u);
+
+  // Not cancelled: the connect's own result, and the canceller forgets it.
+  auto other = std::make_shared<ConnectCanceller>();
+  t.connect_from("", {"10.0.0.1", 1}, std::chrono::seconds(5),
+                 [&](std::shared_ptr<Socket>, SocketError e) { results.push_back(e); }, other);
+  t.pending[1](nullptr, SocketError::Refused);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1], SocketError::Refused);
+  EXPECT_EQ(other->pending(), 0u);
+  other->cancel();  // nothing left to cancel
+  t.l.run_pending();
+  EXPECT_EQ(results.size(), 2u);
 }
 
 }  // namespace

@@ -461,7 +461,7 @@ void AsioTransport::connect(const Address& to, Duration timeout, ConnectFn done)
 }
 
 void AsioTransport::connect_from(const std::string& source_host, const Address& to, Duration timeout,
-                                 ConnectFn done) {
+                                 ConnectFn done, std::shared_ptr<ConnectCanceller> cancel) {
   error_code ec;
   auto addr = ba::ip::make_address(to.host, ec);
   if (ec) {
@@ -479,17 +479,22 @@ void AsioTransport::connect_from(const std::string& source_host, const Address& 
   struct Attempt {
     tcp::socket sock;
     bool finished = false;
-    bool timed_out = false;
+    SocketError ended_by = SocketError::None;  // TimedOut or Cancelled: the socket was closed for it
     TimerId timer = 0;
     ConnectFn done;
+    std::weak_ptr<ConnectCanceller> canceller;
+    std::uint64_t cancel_id = 0;
   };
-  auto a = std::make_shared<Attempt>(Attempt{tcp::socket(loop_.io()), false, false, 0, std::move(done)});
-  a->timer = loop_.schedule(timeout, [a] {
-    if (a->finished) return;
-    a->timed_out = true;
+  auto a = std::make_shared<Attempt>(Attempt{tcp::socket(loop_.io()), false, SocketError::None, 0, std::move(done), {}, 0});
+  // Closing the socket completes the connect with operation_aborted; the
+  // handler below then reports why it was closed.
+  auto end_early = [a](SocketError why) {
+    if (a->finished || a->ended_by != SocketError::None) return;
+    a->ended_by = why;
     error_code ignored;
-    a->sock.close(ignored);  // completes the connect with operation_aborted
-  });
+    a->sock.close(ignored);
+  };
+  a->timer = loop_.schedule(timeout, [end_early] { end_early(SocketError::TimedOut); });
   if (!source_host.empty()) {
     error_code bec;
     a->sock.open(addr.is_v4() ? tcp::v4() : tcp::v6(), bec);
@@ -505,8 +510,9 @@ void AsioTransport::connect_from(const std::string& source_host, const Address& 
     if (a->finished) return;
     a->finished = true;
     loop_.cancel(a->timer);
-    if (a->timed_out) {
-      a->done(nullptr, SocketError::TimedOut);
+    if (auto c = a->canceller.lock()) c->remove(a->cancel_id);
+    if (a->ended_by != SocketError::None) {
+      a->done(nullptr, a->ended_by);
       return;
     }
     if (cec) {
@@ -523,6 +529,15 @@ void AsioTransport::connect_from(const std::string& source_host, const Address& 
     a->done(sock, SocketError::None);
     sock->start();
   });
+  if (cancel) {
+    a->canceller = cancel;
+    // The timer goes at once with the socket: a cancelled connect holds
+    // neither an fd nor a timer from here on.
+    a->cancel_id = cancel->add([this, a, end_early] {
+      loop_.cancel(a->timer);
+      end_early(SocketError::Cancelled);
+    });
+  }
 }
 
 // ----------------------------------------------------------- inventory

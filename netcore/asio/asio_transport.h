@@ -81,7 +81,8 @@ class AsioTransport final : public Transport {
   std::string name() const override { return "asio"; }
   std::shared_ptr<Listener> listen(const ListenOptions& opts, Listener::AcceptFn on_accept) override;
   void connect(const Address& to, Duration timeout, ConnectFn done) override;
-  void connect_from(const std::string& source_host, const Address& to, Duration timeout, ConnectFn done) override;
+  void connect_from(const std::string& source_host, const Address& to, Duration timeout, ConnectFn done,
+                    std::shared_ptr<ConnectCanceller> cancel = nullptr) override;
   std::vector<SocketInfo> inventory() const override;
 
   /// accept() failures (EMFILE, ENFILE, ...): each one backs off 100 ms.

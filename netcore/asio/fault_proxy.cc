@@ -79,6 +79,7 @@ struct FaultProxy::Core : std::enable_shared_from_this<FaultProxy::Core> {
   std::shared_ptr<ProxyStats> stats = std::make_shared<ProxyStats>();
   Toxics toxics[2];
   bool blackhole = false;
+  std::shared_ptr<ConnectCanceller> connects = std::make_shared<ConnectCanceller>();
   Duration reset_after = Duration::zero();
   bool closed = false;
   FaultProxyCounters counters;
@@ -551,6 +552,7 @@ std::shared_ptr<FaultProxy> FaultProxy::start(Transport& transport, Address list
   po.backend = upstream;
   po.backend_source = source_host;
   po.connect_timeout = connect_timeout;
+  po.connect_canceller = core->connects;
   // Both hooks hold the core: it owns the ledger the proxy's channels write
   // to, which must outlive a backend connect still pending.
   po.backend_init = [core](Channel& backend, const std::shared_ptr<Channel>& frontend) {
@@ -698,6 +700,11 @@ void FaultProxy::close() {
   if (core_->closed) return;
   core_->closed = true;
   if (acceptor_) acceptor_->close();
+  // A backend connect still pending (a SYN the network drops, a full accept
+  // queue) holds a socket and a timer until it completes or times out, past
+  // the end of the run: it goes now.
+  core_->counters.connects_cancelled += core_->connects->pending();
+  core_->connects->cancel();
   for (auto& c : core_->live()) {
     core_->cancel_timers(*c);
     c->held = false;
@@ -705,6 +712,8 @@ void FaultProxy::close() {
     if (auto be = c->backend.lock()) be->close();
   }
 }
+
+std::size_t FaultProxy::pending_backend_connects() const { return core_->connects->pending(); }
 
 bool FaultProxy::closed() const { return core_->closed; }
 

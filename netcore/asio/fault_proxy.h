@@ -76,6 +76,7 @@ struct FaultProxyCounters {
   std::uint64_t resets = 0;                    // connections reset (RST to both sides)
   std::uint64_t closes_delayed = 0;            // close propagations delayed by slow_close
   std::uint64_t closes_held = 0;               // close propagations held by the blackhole
+  std::uint64_t connects_cancelled = 0;        // upstream connects still pending at close()
   DirectionCounters up;                        // client -> server
   DirectionCounters down;                      // server -> client
 };
@@ -155,8 +156,11 @@ class FaultProxy {
   void set_listening(bool on);
 
   /// Closes the listener and every proxied connection (both sides, FIN),
-  /// dropping anything the toxics still hold. Idempotent.
+  /// dropping anything the toxics still hold, and cancels every upstream
+  /// connect still pending (its socket and timer go at once). Idempotent.
   void close();
+  /// Upstream connects started and not yet finished.
+  std::size_t pending_backend_connects() const;
   bool closed() const;
 
   struct Core;  // shared with the per-connection handlers (outlives the proxy if needed)
