@@ -11,6 +11,7 @@
 
 #include <any>
 #include <deque>
+#include <list>
 #include <functional>
 #include <memory>
 #include <string>
@@ -134,7 +135,10 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
     Bytes data;
     WriteCallback done;
   };
-  std::deque<Unflushed> unflushed_;
+  // A list, not a deque: an empty std::deque still holds a 512-byte block
+  // and its map (about 600 bytes per idle channel); Netty's outbound buffer
+  // is a linked list too.
+  std::list<Unflushed> unflushed_;
   std::size_t unflushed_bytes_ = 0;
   std::vector<std::exception_ptr> unhandled_;
   OutboundSink sink_;

@@ -10,6 +10,8 @@
 #include <functional>
 #include <bitset>
 #include <map>
+#include <optional>
+#include <unordered_map>
 #include <memory>
 #include <memory>
 #include <optional>
@@ -30,7 +32,7 @@ class AsioLoop final : public EventLoop {
   TimerId schedule(Duration delay, std::function<void()> fn) override;
   bool cancel(TimerId id) override;
   void post(std::function<void()> fn) override;
-  std::size_t pending_timers() const override { return timers_.size(); }
+  std::size_t pending_timers() const override { return queue_.size(); }
   /// `limit` is wall-clock time here.
   bool run_until(const std::function<bool()>& done, Duration limit) override;
 
@@ -41,10 +43,23 @@ class AsioLoop final : public EventLoop {
   void restart_clock() { epoch_ = std::chrono::steady_clock::now(); }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  void arm();
+  void run_due(std::uint64_t generation);
+
   boost::asio::io_context io_;
-  std::chrono::steady_clock::time_point epoch_;
+  Clock::time_point epoch_;
   TimerId next_id_ = 1;
-  std::map<TimerId, std::shared_ptr<boost::asio::steady_timer>> timers_;
+  // Every timer of the loop in one queue, ordered by (deadline, id), behind
+  // one Asio timer set to the earliest deadline (as Netty's event loop keeps
+  // one scheduled-task queue): a timer costs a queue node and an index
+  // entry, not an Asio timer and its wait operation (about 1.6 KiB less per
+  // idle connection with an IdleStateHandler; bench/asio_idle_bench).
+  std::map<std::pair<Clock::time_point, TimerId>, std::function<void()>> queue_;
+  std::unordered_map<TimerId, Clock::time_point> deadline_of_;
+  boost::asio::steady_timer wakeup_{io_};
+  std::optional<Clock::time_point> armed_for_;  // what wakeup_ waits for
+  std::uint64_t generation_ = 0;                // of wakeup_'s current wait
 };
 
 class AsioSocket;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <list>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -495,7 +496,8 @@ class ToxicStage final : public Handler, public std::enable_shared_from_this<Tox
   Rng rng_;
   Context* ctx_ = nullptr;
   bool stopped_ = false;
-  std::deque<Item> queue_;
+  // A list: an empty std::deque holds about 600 bytes (see Channel).
+  std::list<Item> queue_;
   std::shared_ptr<Current> cur_;
   std::size_t pending_piece_ = 0;
   std::size_t held_bytes_ = 0;
