@@ -9,18 +9,30 @@
 //            hold per connection -- the baseline;
 //   netcore  netcore's AsioTransport: an Acceptor with the echo pipeline and
 //            N connect_channel clients.
+// And the server end alone, against Netty (the clients are bare fds, which
+// cost nothing in user space):
+//   server   netcore on AsioTransport with NettyServer's echo pipeline
+//            (IdleStateHandler with a 600 s reader idle time, closer, echo);
+//   netty    examples/java-netty's NettyServer in echo mode (IdleStateHandler,
+//            closer, echo; one boss and two worker NIO loops) with a 600 s
+//            idle time, Netty 4.1 from Debian, run by this program: the
+//            JVM's RSS growth, and its live heap growth (jcmd
+//            GC.class_histogram, which collects first).
 //
-//   build/default/bench/asio_idle_bench [--connections N] [--workload all|raw|floor|netcore]
-//   defaults: --connections 5000 --workload all
+//   build/default/bench/asio_idle_bench [--connections N] [--workload all|raw|floor|netcore|server|netty]
+//   defaults: --connections 5000 --workload all (netty only when built with
+//   the Java example: CONNFAIL_JAVA_TESTS)
 //
 // Prints the RSS growth per connection (client and server end together)
-// and the ratio netcore / floor. Nothing here asserts: bench/README.md
-// keeps the figures.
+// and the ratios netcore / floor and server / netty. Nothing here asserts:
+// bench/README.md keeps the figures.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -28,16 +40,28 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <boost/asio.hpp>
 
+#include <csignal>
+#include <thread>
+
 #include "connfail/netcore/acceptor.h"
 #include "connfail/netcore/asio/asio_transport.h"
 #include "connfail/netcore/connection_ledger.h"
+#include "connfail/netcore/idle_state_handler.h"
 #include "connfail/netcore/reference_servers.h"
+
+#ifndef CONNFAIL_NETTY_CLASSPATH
+#define CONNFAIL_NETTY_CLASSPATH ""
+#endif
+#ifndef CONNFAIL_JAVA
+#define CONNFAIL_JAVA "java"
+#endif
 
 namespace {
 
@@ -148,6 +172,231 @@ long netcore_asio(int n) {
   return grown;
 }
 
+// N bare client connections to 127.0.0.1:port from a helper process of
+// their own (each process then needs only n fds). Returns its pid; `status`
+// gets one byte once it is done: 'y' every connect succeeded, 'n' not. The
+// helper holds the connections until it is killed.
+pid_t spawn_clients(int n, std::uint16_t port, int& status) {
+  int p[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, p) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid != 0) {
+    ::close(p[1]);
+    status = p[0];
+    return pid;
+  }
+  ::close(p[0]);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  std::vector<int> fds;
+  fds.reserve(static_cast<std::size_t>(n));
+  char ok = 'y';
+  for (int i = 0; i < n; ++i) {
+    const int c = ::socket(AF_INET, SOCK_STREAM, 0);
+    // One source address per 20,000 connections: the ephemeral ports of one
+    // address (32768-60999) would end at about 28,000.
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl((127u << 24) | (1u << 8) | static_cast<unsigned>(1 + i / 20000));
+    // The port is chosen at connect(), unique per 4-tuple: a TIME_WAIT of
+    // an earlier run on loopback can be reused (tcp_tw_reuse).
+    const int one = 1;
+    if (c >= 0) ::setsockopt(c, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (c < 0 || ::bind(c, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
+        ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      std::perror("asio_idle_bench: connect");
+      ok = 'n';
+      break;
+    }
+    fds.push_back(c);
+    // Paced, so the accept queue (4096 for netcore, Netty's default 128)
+    // rarely overflows into SYN retries.
+    if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  (void)!::write(p[1], &ok, 1);
+  for (;;) ::pause();
+}
+
+/// Waits for the helper's byte; kills it.
+bool clients_ok(pid_t helper, int status) {
+  char ok = 'n';
+  if (::read(status, &ok, 1) != 1) ok = 'n';
+  ::close(status);
+  ::kill(helper, SIGKILL);
+  ::waitpid(helper, nullptr, 0);
+  return ok == 'y';
+}
+
+// What NettyServer's echo mode has: IdleStateHandler (600 s reader idle:
+// armed, never due), the closer, echo.
+netcore::PipelineInit netty_echo_pipeline() {
+  return [](netcore::Channel& ch) {
+    netcore::IdleConfig idle;
+    idle.reader = std::chrono::seconds(600);
+    ch.pipeline()
+        .add_last("idle", std::make_shared<netcore::IdleStateHandler>(idle))
+        .add_last("idle-closer", std::make_shared<netcore::IdleCloser>())
+        .add_last("echo", std::make_shared<netcore::EchoHandler>());
+  };
+}
+
+// netcore's equivalent of NettyServer's echo mode on Asio, N bare clients.
+long server_asio(int n) {
+  netcore::asio::AsioTransport t;
+  netcore::ConnectionLedger ledger;
+  netcore::AcceptorOptions ao;
+  ao.listen.address = {"127.0.0.1", 0};
+  ao.listen.backlog = 4096;
+  auto acceptor = netcore::Acceptor::start(t, ledger, netty_echo_pipeline(), ao);
+  t.loop().run_for(std::chrono::milliseconds(50));
+  const long before = rss_kib();
+  int status = -1;
+  const pid_t helper = spawn_clients(n, acceptor->local_address().port, status);
+  t.loop().run_until([&] { return ledger.open_count() >= static_cast<std::size_t>(n); }, std::chrono::seconds(120));
+  const long grown = rss_kib() - before;
+  const bool ok = helper > 0 && clients_ok(helper, status);
+  if (!ok || ledger.open_count() != static_cast<std::size_t>(n)) {
+    std::fprintf(stderr, "asio_idle_bench: the server holds %zu of %d connections\n", ledger.open_count(), n);
+    return -1;
+  }
+  return grown;
+}
+
+long rss_kib_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  long value = 0;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      in >> value;
+      return value;
+    }
+    in.ignore(4096, '\n');
+  }
+  return -1;
+}
+
+std::size_t fd_count_of(pid_t pid) {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (const dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+// Live heap of a JVM in KiB: the "Total" line of jcmd GC.class_histogram
+// (which runs a full collection first); -1 if jcmd cannot tell.
+long jvm_live_heap_kib(pid_t pid) {
+  std::string jcmd = CONNFAIL_JAVA;
+  const auto slash = jcmd.rfind('/');
+  jcmd = slash == std::string::npos ? "jcmd" : jcmd.substr(0, slash + 1) + "jcmd";
+  const std::string cmd = jcmd + " " + std::to_string(pid) + " GC.class_histogram 2>/dev/null";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) return -1;
+  char line[512];
+  long bytes = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    long instances = 0, b = 0;
+    if (std::sscanf(line, "Total %ld %ld", &instances, &b) == 2) bytes = b;
+  }
+  ::pclose(f);
+  return bytes < 0 ? -1 : bytes / 1024;
+}
+
+// A port for the JVM to listen on: below the ephemeral range (the clients'
+// sockets, and the TIME_WAIT they leave, take ports from 32768 up), free on
+// every address.
+std::uint16_t free_port() {
+  for (unsigned p = 20000 + static_cast<unsigned>(::getpid()) % 10000, tries = 0; tries < 2000; ++tries, ++p) {
+    const std::uint16_t port = static_cast<std::uint16_t>(20000 + (p - 20000) % 12000);
+    const int l = ::socket(AF_INET6, SOCK_STREAM, 0);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_any;
+    a.sin6_port = htons(port);
+    const bool ok = ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(l);
+    if (ok) return port;
+  }
+  return 0;
+}
+
+long netty_heap_kib = -1;  // the netty workload's live-heap growth
+
+// Netty's echo server in a JVM, N bare clients from here.
+long netty(int n) {
+  const std::string cp = CONNFAIL_NETTY_CLASSPATH;
+  if (cp.empty()) {
+    std::fprintf(stderr, "asio_idle_bench: built without the Java example (CONNFAIL_JAVA_TESTS=OFF): no netty workload\n");
+    return -1;
+  }
+  const std::uint16_t port = free_port();
+  const std::string port_s = std::to_string(port);
+  const pid_t jvm = ::fork();
+  if (jvm == 0) {
+    ::setpgid(0, 0);
+    ::execlp(CONNFAIL_JAVA, CONNFAIL_JAVA, "-cp", cp.c_str(), "-Xmx1g", "NettyServer", "--port", port_s.c_str(),
+             "--mode", "echo", "--idle-seconds", "600", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto stop = [&] {
+    ::kill(-jvm, SIGKILL);
+    ::kill(jvm, SIGKILL);
+    ::waitpid(jvm, nullptr, 0);
+  };
+  // Ready when the port accepts (20 s at most).
+  bool ready = false;
+  for (int i = 0; i < 400 && !ready; ++i) {
+    if (::waitpid(jvm, nullptr, WNOHANG) == jvm) break;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const int c = ::socket(AF_INET, SOCK_STREAM, 0);
+    ready = ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(c);
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!ready) {
+    std::fprintf(stderr, "asio_idle_bench: the Netty server did not listen on port %u\n", port);
+    stop();
+    return -1;
+  }
+  // Warm: the probe's connection set up Netty's per-loop state; let the JIT
+  // and the first collection pass.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long heap_before = jvm_live_heap_kib(jvm);
+  const long before = rss_kib_of(jvm);
+  const std::size_t fds_before = fd_count_of(jvm);
+  int status = -1;
+  const pid_t helper = spawn_clients(n, port, status);
+  // Accepted and registered: the JVM holds an fd per connection.
+  for (int i = 0; i < 2400 && fd_count_of(jvm) < fds_before + static_cast<std::size_t>(n); ++i) {
+    pollfd pf{status, POLLIN, 0};
+    if (::poll(&pf, 1, 50) > 0) {  // the helper is done: it failed, or all are connected
+      char peek = 0;
+      if (::recv(status, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && peek == 'n') break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::size_t held = fd_count_of(jvm) - fds_before;
+  const long grown = rss_kib_of(jvm) - before;
+  const long heap_after = jvm_live_heap_kib(jvm);
+  stop();
+  const bool ok = helper > 0 && clients_ok(helper, status);
+  if (!ok || held < static_cast<std::size_t>(n)) {
+    std::fprintf(stderr, "asio_idle_bench: the Netty server holds %zu of %d connections\n", held, n);
+    return -1;
+  }
+  if (heap_before >= 0 && heap_after >= 0) netty_heap_kib = heap_after - heap_before;
+  return grown;
+}
+
 long in_child(long (*fn)(int), int n) {
   int p[2];
   if (::pipe(p) != 0) return -1;
@@ -178,20 +427,25 @@ int main(int argc, char** argv) {
     } else if (a == "--workload" && i + 1 < argc) {
       workload = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--connections N] [--workload all|raw|floor|netcore]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--connections N] [--workload all|raw|floor|netcore|server|netty]\n", argv[0]);
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
-  if (n <= 0 || (workload != "all" && workload != "raw" && workload != "floor" && workload != "netcore")) {
-    std::fprintf(stderr, "asio_idle_bench: --connections must be > 0, --workload all, raw, floor or netcore\n");
+  if (n <= 0 || (workload != "all" && workload != "raw" && workload != "floor" && workload != "netcore" &&
+                 workload != "server" && workload != "netty")) {
+    std::fprintf(stderr,
+                 "asio_idle_bench: --connections must be > 0, --workload all, raw, floor, netcore, server or netty\n");
     return 2;
   }
-  raise_fd_limit(2L * n + 64);
+  // raw, floor and netcore hold both ends in one process; server and netty
+  // one end per process.
+  const long per_process = (workload == "server" || workload == "netty" ? 1L : 2L) * n + 64;
+  raise_fd_limit(per_process);
   rlimit r{};
   ::getrlimit(RLIMIT_NOFILE, &r);
-  if (static_cast<long>(r.rlim_cur) < 2L * n + 64) {
+  if (static_cast<long>(r.rlim_cur) < per_process) {
     std::fprintf(stderr, "asio_idle_bench: %d connections need %ld fds; the limit is %ld (ulimit -n)\n", n,
-                 2L * n + 64, static_cast<long>(r.rlim_cur));
+                 per_process, static_cast<long>(r.rlim_cur));
     return 2;
   }
   struct W {
@@ -199,11 +453,13 @@ int main(int argc, char** argv) {
     long (*fn)(int);
     long kib = -1;
   };
-  W ws[] = {{"raw", raw}, {"floor", floor_asio}, {"netcore", netcore_asio}};
+  W ws[] = {{"raw", raw}, {"floor", floor_asio}, {"netcore", netcore_asio}, {"server", server_asio}, {"netty", netty}};
   bool any = false;
   for (auto& w : ws) {
     if (workload != "all" && workload != w.name) continue;
-    w.kib = in_child(w.fn, n);
+    if (workload == "all" && w.fn == netty && std::string(CONNFAIL_NETTY_CLASSPATH).empty()) continue;
+    // The netty workload measures another process: it runs here.
+    w.kib = w.fn == netty ? netty(n) : in_child(w.fn, n);
     any = any || w.kib >= 0;
     std::printf("%-8s %6d connections: %8ld KiB RSS growth, %7.2f KiB per connection\n", w.name, n, w.kib,
                 static_cast<double>(w.kib) / n);
@@ -212,5 +468,11 @@ int main(int argc, char** argv) {
     std::printf("ratio netcore / floor: %.2f (netcore adds %.2f KiB per connection to plain Asio)\n",
                 static_cast<double>(ws[2].kib) / static_cast<double>(ws[1].kib),
                 static_cast<double>(ws[2].kib - ws[1].kib) / n);
+  if (netty_heap_kib >= 0)
+    std::printf("netty    live heap growth (after a full GC): %ld KiB, %.2f KiB per connection\n", netty_heap_kib,
+                static_cast<double>(netty_heap_kib) / n);
+  if (ws[3].kib > 0 && ws[4].kib > 0)
+    std::printf("ratio server / netty (RSS per server-side connection): %.2f\n",
+                static_cast<double>(ws[3].kib) / static_cast<double>(ws[4].kib));
   return any ? 0 : 1;
 }
