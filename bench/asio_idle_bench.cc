@@ -40,6 +40,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -172,6 +174,34 @@ long netcore_asio(int n) {
   return grown;
 }
 
+constexpr auto kIdle = std::chrono::seconds(5);  // CPU is measured over this idle stretch
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// User + system CPU seconds of a process (/proc/PID/stat, fields 14 and 15).
+double cpu_seconds_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  const auto close = all.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(all.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+void report_rate_and_idle(const char* name, int n, double connect_s, double idle_cpu_s) {
+  std::printf("%-8s %6d connections: connected and accepted in %.2f s (%.0f per s); idle CPU %.1f ms per s\n", name,
+              n, connect_s, n / connect_s, 1000.0 * idle_cpu_s / std::chrono::duration<double>(kIdle).count());
+  std::fflush(stdout);
+}
+
 // N bare client connections to 127.0.0.1:port from a helper process of
 // their own (each process then needs only n fds). Returns its pid; `status`
 // gets one byte once it is done: 'y' every connect succeeded, 'n' not. The
@@ -211,9 +241,6 @@ pid_t spawn_clients(int n, std::uint16_t port, int& status) {
       break;
     }
     fds.push_back(c);
-    // Paced, so the accept queue (4096 for netcore, Netty's default 128)
-    // rarely overflows into SYN retries.
-    if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   (void)!::write(p[1], &ok, 1);
   for (;;) ::pause();
@@ -253,9 +280,14 @@ long server_asio(int n) {
   t.loop().run_for(std::chrono::milliseconds(50));
   const long before = rss_kib();
   int status = -1;
+  const auto t0 = std::chrono::steady_clock::now();
   const pid_t helper = spawn_clients(n, acceptor->local_address().port, status);
   t.loop().run_until([&] { return ledger.open_count() >= static_cast<std::size_t>(n); }, std::chrono::seconds(120));
+  const double connect_s = seconds_since(t0);
   const long grown = rss_kib() - before;
+  const double cpu0 = cpu_seconds_of(::getpid());
+  t.loop().run_for(kIdle);
+  report_rate_and_idle("server", n, connect_s, cpu_seconds_of(::getpid()) - cpu0);
   const bool ok = helper > 0 && clients_ok(helper, status);
   if (!ok || ledger.open_count() != static_cast<std::size_t>(n)) {
     std::fprintf(stderr, "asio_idle_bench: the server holds %zu of %d connections\n", ledger.open_count(), n);
@@ -373,6 +405,7 @@ long netty(int n) {
   const long before = rss_kib_of(jvm);
   const std::size_t fds_before = fd_count_of(jvm);
   int status = -1;
+  const auto t0 = std::chrono::steady_clock::now();
   const pid_t helper = spawn_clients(n, port, status);
   // Accepted and registered: the JVM holds an fd per connection.
   for (int i = 0; i < 2400 && fd_count_of(jvm) < fds_before + static_cast<std::size_t>(n); ++i) {
@@ -383,9 +416,12 @@ long netty(int n) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const double connect_s = seconds_since(t0);
   const std::size_t held = fd_count_of(jvm) - fds_before;
   const long grown = rss_kib_of(jvm) - before;
+  const double cpu0 = cpu_seconds_of(jvm);
+  std::this_thread::sleep_for(kIdle);
+  report_rate_and_idle("netty", n, connect_s, cpu_seconds_of(jvm) - cpu0);
   const long heap_after = jvm_live_heap_kib(jvm);
   stop();
   const bool ok = helper > 0 && clients_ok(helper, status);
