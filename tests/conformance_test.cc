@@ -142,6 +142,30 @@ class Conformance : public ::testing::Test {
     return r;
   }
   bool wait(const std::function<bool()>& cond) { return env.loop().run_until(cond, env.limit()); }
+
+  /// Backlog 1 and nobody accepting: the queue takes backlog + 1 connections
+  /// (Linux's sk_acceptq_is_full), then SYNs are dropped in silence. Holds
+  /// the two connections that fill it; close() lets everything go.
+  struct FullQueue {
+    std::shared_ptr<Acceptor> acceptor;
+    std::shared_ptr<Connected> f1, f2;
+    void close() {
+      f1->channel->close();
+      f2->channel->close();
+      acceptor->close();
+    }
+  };
+  FullQueue full_accept_queue() {
+    FullQueue q;
+    q.acceptor = serve([](Channel&) {}, {}, 1);
+    q.acceptor->listener().pause();
+    q.f1 = connect(server_address(q.acceptor), [](Channel&) {});
+    q.f2 = connect(server_address(q.acceptor), [](Channel&) {});
+    EXPECT_TRUE(wait([&] { return q.f1->done && q.f2->done; }));
+    EXPECT_EQ(q.f1->error, SocketError::None);
+    EXPECT_EQ(q.f2->error, SocketError::None);
+    return q;
+  }
 };
 
 // Order matters to the build file: type 0 is Asio, type 1 is Sim.
@@ -255,25 +279,15 @@ TYPED_TEST(Conformance, ConnectRefused) {
 }
 
 TYPED_TEST(Conformance, ConnectTimeoutWhenAcceptQueueIsFull) {
-  // Backlog 1 and nobody accepting: the queue takes backlog + 1 connections
-  // (Linux's sk_acceptq_is_full), then SYNs are dropped in silence.
-  auto acceptor = this->serve([](Channel&) {}, {}, 1);
-  acceptor->listener().pause();
-  auto f1 = this->connect(this->server_address(acceptor), [](Channel&) {});
-  auto f2 = this->connect(this->server_address(acceptor), [](Channel&) {});
-  ASSERT_TRUE(this->wait([&] { return f1->done && f2->done; }));
-  EXPECT_EQ(f1->error, SocketError::None);
-  EXPECT_EQ(f2->error, SocketError::None);
-
-  auto c = this->connect(this->server_address(acceptor), [](Channel&) {}, std::chrono::milliseconds(500));
+  auto q = this->full_accept_queue();
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  auto c = this->connect(this->server_address(q.acceptor), [](Channel&) {}, std::chrono::milliseconds(500));
   const auto started = this->env.loop().now();
   ASSERT_TRUE(this->wait([&] { return c->done; }));
   EXPECT_EQ(c->error, SocketError::TimedOut) << to_string(c->error);
   EXPECT_GE(this->env.loop().now() - started, std::chrono::milliseconds(500));
 
-  f1->channel->close();
-  f2->channel->close();
-  acceptor->close();
+  q.close();
   EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
 }
 
@@ -282,11 +296,9 @@ TYPED_TEST(Conformance, ConnectTimeoutWhenAcceptQueueIsFull) {
 // FaultProxy's upstream connects ended a run this way: one fd and one timer
 // past the verdict.)
 TYPED_TEST(Conformance, ACancelledConnectGivesBackItsSocketAndTimerAtOnce) {
-  auto acceptor = this->serve([](Channel&) {}, {}, 1);
-  acceptor->listener().pause();
-  auto f1 = this->connect(this->server_address(acceptor), [](Channel&) {});
-  auto f2 = this->connect(this->server_address(acceptor), [](Channel&) {});
-  ASSERT_TRUE(this->wait([&] { return f1->done && f2->done; }));
+  auto q = this->full_accept_queue();
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  const auto acceptor = q.acceptor;
   const auto sockets_before = live_connections(this->env.inventory()).size();
   const auto timers_before = this->env.loop().pending_timers();
   const auto fds_before = this->env.fd_count();
@@ -325,9 +337,7 @@ TYPED_TEST(Conformance, ACancelledConnectGivesBackItsSocketAndTimerAtOnce) {
   EXPECT_EQ(late->error, SocketError::Cancelled);
   EXPECT_EQ(this->env.loop().pending_timers(), timers_before);
 
-  f1->channel->close();
-  f2->channel->close();
-  acceptor->close();
+  q.close();
   EXPECT_TRUE(settle_without_leaks(this->env, this->ledger));
 }
 
