@@ -42,7 +42,6 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,8 +66,8 @@
 
 namespace {
 
-long rss_kib() {
-  std::ifstream in("/proc/self/status");
+long rss_kib_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string key;
   long value = 0;
   while (in >> key) {
@@ -80,6 +79,8 @@ long rss_kib() {
   }
   return -1;
 }
+
+long rss_kib() { return rss_kib_of(::getpid()); }
 
 void raise_fd_limit(long want) {
   rlimit r{};
@@ -209,6 +210,7 @@ void report_rate_and_idle(const char* name, int n, double connect_s, double idle
 pid_t spawn_clients(int n, std::uint16_t port, int& status) {
   int p[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM, 0, p) != 0) return -1;
+  std::fflush(stdout);  // or a child prints the parent's buffered lines again
   const pid_t pid = ::fork();
   if (pid != 0) {
     ::close(p[1]);
@@ -296,20 +298,6 @@ long server_asio(int n) {
   return grown;
 }
 
-long rss_kib_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  long value = 0;
-  while (in >> key) {
-    if (key == "VmRSS:") {
-      in >> value;
-      return value;
-    }
-    in.ignore(4096, '\n');
-  }
-  return -1;
-}
-
 std::size_t fd_count_of(pid_t pid) {
   std::size_t n = 0;
   if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
@@ -368,6 +356,7 @@ long netty(int n) {
   }
   const std::uint16_t port = free_port();
   const std::string port_s = std::to_string(port);
+  std::fflush(stdout);  // or a child prints the parent's buffered lines again
   const pid_t jvm = ::fork();
   if (jvm == 0) {
     ::setpgid(0, 0);
@@ -436,6 +425,7 @@ long netty(int n) {
 long in_child(long (*fn)(int), int n) {
   int p[2];
   if (::pipe(p) != 0) return -1;
+  std::fflush(stdout);  // or a child prints the parent's buffered lines again
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(p[0]);
