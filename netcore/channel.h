@@ -10,7 +10,6 @@
 #pragma once
 
 #include <any>
-#include <deque>
 #include <list>
 #include <functional>
 #include <memory>
