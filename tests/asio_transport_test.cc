@@ -151,12 +151,30 @@ TEST(KernelTcpTable, SockDiagAndProcFilesAgree) {
         out.insert({r.local.host, r.local.port, r.remote.host, r.remote.port, r.state, r.inode});
     return out;
   };
-  const auto from_diag = ours(*netcore::asio::read_diag_tcp_table());
-  const auto from_proc = ours(netcore::asio::read_proc_tcp_table());
-  EXPECT_EQ(from_diag, from_proc);
-  std::map<TcpState, int> states;
-  for (const auto& r : from_diag) ++states[std::get<4>(r)];
   const int families = static_cast<int>(ports.size());
+  auto count_states = [](const std::set<Row>& rows) {
+    std::map<TcpState, int> n;
+    for (const auto& r : rows) ++n[std::get<4>(r)];
+    return n;
+  };
+  auto settled = [&](const std::set<Row>& rows) {
+    auto n = count_states(rows);
+    return n[TcpState::Listen] == families && n[TcpState::Established] == 4 * families &&
+           n[TcpState::CloseWait] == families && n[TcpState::FinWait2] == families && n[TcpState::TimeWait] == families;
+  };
+  // The two reads are not one snapshot: on a busy machine a FIN or an ACK
+  // can still be on its way between them. Compare only a table that held
+  // still across both reads (sock_diag before and after /proc) and has
+  // reached the states made above, waiting up to 5 s for it.
+  std::set<Row> from_diag, from_proc;
+  for (int attempt = 0; attempt < 250; ++attempt) {
+    from_diag = ours(*netcore::asio::read_diag_tcp_table());
+    from_proc = ours(netcore::asio::read_proc_tcp_table());
+    if (from_diag == ours(*netcore::asio::read_diag_tcp_table()) && settled(from_diag)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(from_diag, from_proc);
+  auto states = count_states(from_diag);
   EXPECT_EQ(states[TcpState::Listen], families);
   EXPECT_EQ(states[TcpState::Established], 4 * families);  // c1, a1, c4 and its peer in the accept queue
   EXPECT_EQ(states[TcpState::CloseWait], families);
