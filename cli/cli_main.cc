@@ -7,16 +7,23 @@
 // failed but a run was inconclusive (something it asked for could not be
 // judged).
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 #include "connfail/cli/cli.h"
+#include "connfail/cli/merge.h"
+#include "connfail/cli/run_pool.h"
 #include "connfail/netcore/asio/process.h"
 #include "connfail/reports/report_reader.h"
 #include "connfail/reports/report_writer.h"
@@ -183,7 +190,53 @@ struct RunSelection {
   std::string pcap_dir;
   bool quiet = false;
   bool netns = false;  // --netns: every asio run in a network namespace
+  unsigned jobs = 1;   // --jobs: worker processes for sim runs (0: one per core)
 };
+
+using connfail::cli::PoolJob;
+
+/// Runs every planned run and returns the results in plan order. With more
+/// than one job, the sim runs go to that many worker processes at once
+/// (cli/run_pool.h) and the asio runs follow, one at a time, in this
+/// process: they run in real time, where a busy machine changes what they
+/// measure, and a server process on a fixed port can only run once at a
+/// time. `each` sees every result as it comes (in finishing order).
+std::vector<RunResult> execute(const std::vector<PoolJob>& plan, unsigned jobs,
+                               const std::function<void(const RunResult&)>& each) {
+  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::optional<RunResult>> out(plan.size());
+  std::vector<PoolJob> pooled;
+  std::vector<std::size_t> pooled_at;
+  if (jobs > 1)
+    for (std::size_t i = 0; i < plan.size(); ++i)
+      if (plan[i].options.transport == TransportKind::Sim) {
+        pooled.push_back(plan[i]);
+        pooled_at.push_back(i);
+      }
+  if (pooled.size() > 1)
+    connfail::cli::run_in_workers(
+        pooled, jobs,
+        [&](std::size_t k, RunResult r) {
+          each(r);
+          out[pooled_at[k]] = std::move(r);
+        },
+        g_prog);
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    if (out[i]) continue;
+    out[i] = run_scenario(*plan[i].scenario, plan[i].options);
+    // What only the property tests read (every client's outcome, every TCP
+    // state change, every ledger entry) is most of a run's memory: a sweep
+    // of thousands of runs would keep all of it to the end for nothing.
+    out[i]->clients = {};
+    out[i]->state_changes = {};
+    out[i]->ledger_entries = {};
+    each(*out[i]);
+  }
+  std::vector<RunResult> results;
+  results.reserve(plan.size());
+  for (auto& r : out) results.push_back(std::move(*r));
+  return results;
+}
 
 /// "<dir>/<scenario>-seed<N>" (the sim adds "-<node>-<peer>.pcap"); sim only.
 std::string pcap_prefix(const RunSelection& sel, const Scenario& s, TransportKind t, std::uint32_t seed) {
@@ -340,6 +393,41 @@ void print_run(const RunResult& r, bool quiet) {
   std::fflush(stdout);
 }
 
+/// How far a sweep is. On a terminal: one line, rewritten in place. In a
+/// log (CI, a pipe): a plain line at every tenth of the runs and at the end,
+/// never a carriage return. A failed or inconclusive run is printed in full
+/// either way, as soon as it ends.
+class Progress {
+ public:
+  Progress(std::size_t total, bool quiet) : total_(total), quiet_(quiet), tty_(::isatty(STDOUT_FILENO) == 1) {}
+  void add(const RunResult& r) {
+    ++done_;
+    const bool bad = status_of(r) == "fail" || status_of(r) == "inconclusive";
+    failed_ += bad ? 1 : 0;
+    if (tty_) {
+      std::printf("\r[%zu/%zu] %zu failed  %-36s %s seed=%u   ", done_, total_, failed_, r.scenario.c_str(),
+                  to_string(r.transport), r.seed);
+      if (bad) {
+        std::printf("\n");
+        print_run(r, quiet_);
+      }
+    } else {
+      if (bad) print_run(r, quiet_);
+      const std::size_t step = std::max<std::size_t>(1, total_ / 10);
+      if (done_ % step == 0 || done_ == total_) std::printf("[%zu/%zu] %zu failed\n", done_, total_, failed_);
+    }
+    std::fflush(stdout);
+  }
+  void end() {
+    if (tty_ && done_ > 0) std::printf("\n");
+    std::fflush(stdout);
+  }
+
+ private:
+  std::size_t total_, done_ = 0, failed_ = 0;
+  bool quiet_, tty_;
+};
+
 /// Sim vs. real, for the scenarios that ran on both transports.
 void print_comparisons(const Report& report) {
   if (report.comparisons.empty()) return;
@@ -450,6 +538,7 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
   if (!ports_free(scenarios)) return kBadInput;
   Report report;
   report.connfail_version = CONNFAIL_VERSION;
+  std::vector<PoolJob> plan;
   for (const auto& s : scenarios) {
     bool unused = false;
     note_skips(s, sel.transport, report);
@@ -466,11 +555,11 @@ int cmd_run(const std::vector<std::string>& paths, const RunSelection& sel) {
         if (!sel.out.empty())
           o.artifacts_dir =
               (fs::path(sel.out) / "servers" / (s.name + "-" + to_string(t) + "-seed" + std::to_string(seed))).string();
-        report.runs.push_back(run_scenario(s, o));
-        print_run(report.runs.back(), sel.quiet);
+        plan.push_back({&s, std::move(o)});
       }
     }
   }
+  report.runs = execute(plan, sel.jobs, [&](const RunResult& r) { print_run(r, sel.quiet); });
   report.comparisons = compare_transports(report.runs);
   print_comparisons(report);
   return finish(report, sel);
@@ -636,12 +725,7 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
     return kBadInput;
   }
   if (!variant_applies_somewhere(scenarios, sel.variant)) return kBadInput;
-  struct Job {
-    const Scenario* s;
-    TransportKind t;
-    std::uint32_t seed;
-  };
-  std::vector<Job> jobs;
+  std::vector<PoolJob> jobs;
   std::size_t index = 0;
   {
     bool bad = false;
@@ -657,29 +741,24 @@ int cmd_sweep(const std::vector<std::string>& paths, const std::string& seeds, c
   for (const auto& s : scenarios)
     for (auto t : runnable(s, sel, unused))
       for (std::uint64_t seed = lo; seed <= hi; ++seed, ++index)
-        if (index % shard_n == shard_i) jobs.push_back({&s, t, static_cast<std::uint32_t>(seed)});
+        if (index % shard_n == shard_i) {
+          RunOptions o;
+          o.transport = t;
+          o.seed = static_cast<std::uint32_t>(seed);
+          o.variant = sel.variant;
+          o.netns = sel.netns;
+          jobs.push_back({&s, std::move(o)});
+        }
   if (!preflight(sel)) return kBadInput;
+  for (auto& j : jobs) j.options.pcap_prefix = pcap_prefix(sel, *j.scenario, j.options.transport, j.options.seed);
   for (const auto& s : scenarios) note_skips(s, sel.transport, report);
-  std::size_t failed = 0;
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    RunOptions o;
-    o.transport = jobs[i].t;
-    o.seed = jobs[i].seed;
-    o.variant = sel.variant;
-    o.pcap_prefix = pcap_prefix(sel, *jobs[i].s, jobs[i].t, jobs[i].seed);
-    o.netns = sel.netns;
-    report.runs.push_back(run_scenario(*jobs[i].s, o));
-    const auto& r = report.runs.back();
-    if (status_of(r) == "fail" || status_of(r) == "inconclusive") ++failed;
-    std::printf("\r[%zu/%zu] %zu failed  %-36s %s seed=%u   ", i + 1, jobs.size(), failed, r.scenario.c_str(),
-                to_string(r.transport), r.seed);
-    if (status_of(r) == "fail" || status_of(r) == "inconclusive") {
-      std::printf("\n");
-      print_run(r, sel.quiet);
-    }
-    std::fflush(stdout);
-  }
-  std::printf("\n");
+  Progress progress(jobs.size(), sel.quiet);
+  report.runs = execute(jobs, sel.jobs, [&](const RunResult& r) { progress.add(r); });
+  progress.end();
+  // The report lists runs in one order whatever the shard or the number of
+  // jobs (connfail merge relies on it).
+  connfail::cli::order_and_compare(report);
+  print_comparisons(report);
   if (jobs.empty()) {
     // Still write (empty) reports: a CI job collecting every shard's files
     // should not trip over a missing one.
@@ -726,6 +805,67 @@ int cmd_diff(const std::string& base_path, const std::string& new_path) {
   return d.new_failures.empty() ? kPass : kFail;
 }
 
+/// The full report behind `path` (a report.json, or a directory holding
+/// one), for merging: findings, samples and all.
+bool load_full_report(const std::string& path, Report& out) {
+  std::error_code ec;
+  fs::path file(path);
+  if (fs::is_directory(file, ec)) file /= "report.json";
+  if (!fs::is_regular_file(file, ec)) {
+    std::fprintf(stderr, "%s: cannot read file\n", file.string().c_str());
+    return false;
+  }
+  constexpr std::uintmax_t kMax = std::uintmax_t{1} << 30;
+  const auto size = fs::file_size(file, ec);
+  if (ec || size > kMax) {
+    std::fprintf(stderr, "%s: %s\n", file.string().c_str(),
+                 ec ? ec.message().c_str() : "larger than 1 GiB: merge fewer runs at a time");
+    return false;
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) {
+    std::fprintf(stderr, "%s: cannot read file\n", file.string().c_str());
+    return false;
+  }
+  std::string err;
+  if (!connfail::reports::parse_report_text(text, out, &err, kMax)) {
+    std::fprintf(stderr, "%s: %s\n", file.string().c_str(), err.c_str());
+    return false;
+  }
+  return true;
+}
+
+int cmd_merge(const std::vector<std::string>& inputs, const RunSelection& sel) {
+  std::vector<std::pair<std::string, Report>> reports;
+  bool ok = true;
+  for (const auto& p : inputs) {
+    Report r;
+    if (load_full_report(p, r))
+      reports.emplace_back(p, std::move(r));
+    else
+      ok = false;
+  }
+  if (!ok) {
+    errorf("merge: nothing was written (fix the errors above)\n");
+    return kBadInput;
+  }
+  const std::size_t n = reports.size();
+  Report merged;
+  std::string err;
+  if (!connfail::cli::merge_reports(std::move(reports), merged, &err)) {
+    errorf("merge: %s\n", err.c_str());
+    errorf("merge: nothing was written\n");
+    return kBadInput;
+  }
+  if (!preflight(sel)) return kBadInput;
+  std::printf("merged %zu report(s): %zu run(s)\n", n, merged.runs.size());
+  for (const auto& r : merged.runs)
+    if (status_of(r) == "fail" || status_of(r) == "inconclusive") print_run(r, sel.quiet);
+  print_comparisons(merged);
+  return finish(merged, sel);
+}
+
 void add_run_options(CLI::App* c, RunSelection& sel, bool with_seed) {
   add_limit_options(c);
   c->add_option("--transport", sel.transport, "sim, asio or both (default: what each scenario declares)")
@@ -739,6 +879,10 @@ void add_run_options(CLI::App* c, RunSelection& sel, bool with_seed) {
   c->add_option("--pcap", sel.pcap_dir,
                 "Sim runs: capture every link into DIR/<scenario>-seed<N>-<node>-<peer>.pcap (off by default)");
   c->add_flag("--quiet,-q", sel.quiet, "One line per run, no findings");
+  c->add_option("--jobs,-j", sel.jobs,
+                "Run the sim runs in N worker processes at once (0: one per core); the asio runs follow, one at a "
+                "time. The report is the same as with 1 (default: 1)")
+      ->check(CLI::Range(0u, 1024u));
   c->add_flag("--netns", sel.netns,
               "Run every asio run in a network namespace of its own, with partitions and vanished hosts as packet "
               "drops (a loss fault always does; needs root, ip and nft)");
@@ -798,6 +942,18 @@ int cli_main(int argc, char** argv) {
   sweep->add_option("--seeds", sweep_seeds, "Seed range A..B (inclusive)")->required();
   sweep->add_option("--shard", sweep_shard, "Run only shard i of n (i/n, 0-based), for parallel CI jobs");
   add_run_options(sweep, sweep_sel, false);
+
+  // merge
+  RunSelection merge_sel;
+  std::vector<std::string> merge_inputs;
+  auto* merge = app.add_subcommand(
+      "merge", "Combine report.json files (the shards of a sweep, from a CI matrix) into one report; exit codes as "
+               "for run");
+  merge->add_option("reports", merge_inputs, "report.json files, or directories holding one")->required();
+  merge->add_option("--out", merge_sel.out, "Directory for report.json, report.md, index.html, junit.xml")
+      ->capture_default_str();
+  merge->add_option("--junit", merge_sel.junit, "Write the JUnit XML here instead of <out>/junit.xml");
+  merge->add_flag("--quiet,-q", merge_sel.quiet, "Name each failed run, without its findings");
 
   // diff
   std::string diff_base, diff_new;
@@ -860,6 +1016,7 @@ int cli_main(int argc, char** argv) {
     if (*list) return cmd_list(list_paths, list_what);
     if (*replay) return cmd_run({replay_file}, replay_sel);
     if (*sweep) return cmd_sweep(sweep_paths, sweep_seeds, sweep_shard, sweep_sel);
+    if (*merge) return cmd_merge(merge_inputs, merge_sel);
     if (*diff) return cmd_diff(diff_base, diff_new);
     if (*schema) {
       const std::string text = scenario_schema();

@@ -1,7 +1,9 @@
 // A user's own connfail CLI, as docs/your-server.md describes it: register a
 // server kind, then hand over to connfail::cli_main. With
 // CONNFAIL_TEST_DUPLICATE set it registers the kind twice, which the CLI
-// must refuse (exit 2, nothing run).
+// must refuse (exit 2, nothing run). The kind `user-crash` aborts the
+// process when it starts on an even seed: a worker of `--jobs` dies in that
+// run, which must fail that run alone.
 #include <cstdlib>
 
 #include "connfail/cli/cli.h"
@@ -26,10 +28,28 @@ void register_kind() {
   connfail::register_server(std::move(e));
 }
 
+void register_crashing_kind() {
+  connfail::ServerKindEntry e;
+  e.name = "user-crash";
+  e.description = "a user's server that aborts the process when it starts on an even seed";
+  e.factory = [](const connfail::Options&) {
+    connfail::ServerPlan plan;
+    plan.start = [](connfail::ServerContext& ctx) {
+      if (ctx.seed % 2 == 0) std::abort();
+      connfail::ServerInstance s;
+      s.child = [](netcore::Channel& ch) { ch.pipeline().add_last("echo", std::make_shared<netcore::EchoHandler>()); };
+      return s;
+    };
+    return plan;
+  };
+  connfail::register_server(std::move(e));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   register_kind();
+  register_crashing_kind();
   if (std::getenv("CONNFAIL_TEST_DUPLICATE") != nullptr) register_kind();
   return connfail::cli_main(argc, argv);
 }
