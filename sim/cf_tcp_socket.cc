@@ -55,17 +55,37 @@ CfTcpSocket::CfTcpSocket(const CfTcpSocket& other) : ns3::TcpSocketBase(other), 
 
 CfTcpSocket::~CfTcpSocket() {
   if (m_indexed && m_demux) m_demux->Unindex(m_indexKey, this);
+  if (m_listenPort >= 0 && m_demux) m_demux->UnregisterListener(static_cast<uint16_t>(m_listenPort), this);
+}
+
+TcpDemux* CfTcpSocket::Demux() {
+  if (!m_demuxLooked) {
+    m_demuxLooked = true;
+    if (m_node) m_demux = m_node->GetObject<TcpDemux>();
+  }
+  return ns3::PeekPointer(m_demux);
+}
+
+int CfTcpSocket::Listen() {
+  const int r = ns3::TcpSocketBase::Listen();
+  if (r == 0 && m_endPoint != nullptr && m_listenPort < 0 && Demux()) {
+    m_listenPort = m_endPoint->GetLocalPort();
+    m_demux->RegisterListener(static_cast<uint16_t>(m_listenPort), this);
+  }
+  return r;
+}
+
+int CfTcpSocket::Connect(const ns3::Address& address) {
+  const int r = ns3::TcpSocketBase::Connect(address);
+  KeepIndexed();
+  return r;
 }
 
 void CfTcpSocket::KeepIndexed() {
   TcpDemux::Key k;
   if (m_endPoint == nullptr || !TcpDemux::KeyOf(*m_endPoint, k)) return;
   if (m_indexed && k == m_indexKey) return;
-  if (!m_demuxLooked) {
-    m_demuxLooked = true;
-    if (m_node) m_demux = m_node->GetObject<TcpDemux>();
-  }
-  if (!m_demux) return;
+  if (!Demux()) return;
   if (m_indexed) m_demux->Unindex(m_indexKey, this);
   m_demux->Index(k, this);
   m_indexKey = k;
@@ -110,6 +130,16 @@ ns3::Ptr<CfTcpSocket> CfTcpSocket::Create(ns3::Ptr<ns3::Node> node) {
 ns3::Ptr<ns3::Socket> CreateTcpSocket(ns3::Ptr<ns3::Node> node) { return CfTcpSocket::Create(node); }
 
 ns3::Ptr<ns3::TcpSocketBase> CfTcpSocket::Fork() { return ns3::CopyObject<CfTcpSocket>(this); }
+
+// The child's endpoint has its full 4-tuple once ns-3 allocated it here; an
+// exact 4-tuple match is what ns-3's lookup would return for every segment
+// of this connection, so indexing now changes nothing but speed (the
+// DemuxEquivalence tests compare every scenario with the linear lookup).
+void CfTcpSocket::CompleteFork(ns3::Ptr<ns3::Packet> p, const ns3::TcpHeader& tcpHeader,
+                               const ns3::Address& fromAddress, const ns3::Address& toAddress) {
+  ns3::TcpSocketBase::CompleteFork(p, tcpHeader, fromAddress, toAddress);
+  KeepIndexed();
+}
 
 // ns-3 3.37 drops every segment without a timestamp option once timestamps
 // were negotiated, RSTs included -- and the RST its own stack sends for a

@@ -88,6 +88,19 @@ class CfTcpSocket : public ns3::TcpSocketBase {
 
  protected:
   ns3::Ptr<ns3::TcpSocketBase> Fork() override;
+ public:
+  /// ns-3's listen, then registers with the node's TcpDemux, which hands
+  /// this socket the SYNs for its port without walking every endpoint.
+  int Listen() override;
+  /// ns-3's connect, then joins the demux index: its endpoint now has a
+  /// full 4-tuple (what lets the demux skip the walk for SYNs).
+  int Connect(const ns3::Address& address) override;
+
+ protected:
+  /// ns-3's fork, then the child joins the demux index at once: the ACK
+  /// completing its handshake is found without walking every endpoint.
+  void CompleteFork(ns3::Ptr<ns3::Packet> p, const ns3::TcpHeader& tcpHeader, const ns3::Address& fromAddress,
+                    const ns3::Address& toAddress) override;
   void DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& from,
                    const ns3::Address& to) override;
   uint32_t SendDataPacket(ns3::SequenceNumber32 seq, uint32_t maxSize, bool withAck) override;
@@ -107,6 +120,9 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   void KeepIndexed();
   ns3::Ptr<TcpDemux> m_demux;  // null: not looked up yet, or the node has none
   bool m_demuxLooked = false;
+  /// The node's TcpDemux (looked up once), or null.
+  TcpDemux* Demux();
+  int m_listenPort = -1;  // registered as a listener on this port
   bool m_indexed = false;
   TcpDemux::Key m_indexKey;
   ns3::Time m_stateSince;

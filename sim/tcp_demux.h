@@ -13,11 +13,17 @@
 // exactly that 4-tuple, able to receive and not bound to another device, goes
 // straight to that endpoint: the socket ns-3's Lookup would pick, since an
 // exact 4-tuple match always wins there and two exact matches abort ns-3.
-// Everything else (SYNs to a listener, unindexed sockets, checksums on, IPv6,
-// ICMP) goes to TcpL4Protocol unchanged. Sockets index themselves when a
-// segment reaches them with a fully specified endpoint, and leave the index
-// when destroyed; an entry whose socket's endpoint changed or went away is
-// dropped on sight. The results are the same as without it, byte for byte
+// A connection request (SYN alone) with no indexed 4-tuple goes straight to
+// the one listener ns-3's Lookup would pick: the listening CfTcpSocket on the
+// segment's port whose endpoint names the destination address exactly, else
+// the one bound to any address (when two would tie, ns-3 aborts: the segment
+// is left to it). Everything else (unindexed sockets, segments to no
+// socket, checksums on, IPv6, ICMP) goes to TcpL4Protocol unchanged. Sockets
+// index themselves as soon as their endpoint is fully specified (connect,
+// fork, or a segment reaching them), listeners register when they listen,
+// and both leave when destroyed; an entry whose socket's endpoint changed or
+// went away is dropped on sight. This relies on every TCP socket of a sim
+// node being a CfTcpSocket (SimWorld and sim/raw_tcp.h make no other). The results are the same as without it, byte for byte
 // (docs/sim.md, "Finding a segment's socket"). Internal to sim/: never
 // include from outside it.
 #pragma once
@@ -30,6 +36,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 namespace connfail::sim {
 
@@ -63,7 +70,12 @@ class TcpDemux : public ns3::IpL4Protocol {
   /// Removes `k`'s entry if it still maps to `s`.
   void Unindex(const Key& k, const CfTcpSocket* s);
 
-  /// Segments delivered through the index / handed to TcpL4Protocol.
+  /// A listening socket on `port` (the SYN shortcut, above).
+  void RegisterListener(uint16_t port, CfTcpSocket* s);
+  void UnregisterListener(uint16_t port, const CfTcpSocket* s);
+
+  /// Segments delivered through the index or to a listener / handed to
+  /// TcpL4Protocol.
   std::uint64_t indexed_deliveries() const { return m_fast; }
   std::uint64_t fallback_deliveries() const { return m_slow; }
   /// Entries dropped because their socket's endpoint went away or changed.
@@ -96,8 +108,12 @@ class TcpDemux : public ns3::IpL4Protocol {
       return std::hash<uint64_t>{}(a * 0x9E3779B97F4A7C15ull ^ b);
     }
   };
+  /// The endpoint of the listener ns-3's Lookup would pick for a SYN to
+  /// `dst`:`port` arriving on `in`; null when not exactly one.
+  ns3::Ipv4EndPoint* ListenerFor(ns3::Ipv4Address dst, uint16_t port, ns3::Ptr<ns3::Ipv4Interface> in);
   ns3::Ptr<ns3::TcpL4Protocol> m_tcp;
   std::unordered_map<Key, CfTcpSocket*, KeyHash> m_index;
+  std::unordered_map<uint16_t, std::vector<CfTcpSocket*>> m_listeners;
   std::uint64_t m_fast = 0, m_slow = 0, m_stale = 0;
 };
 
