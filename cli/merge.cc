@@ -32,12 +32,14 @@ void order_and_compare(Report& report) {
   // Pairs already compared (in a shard that ran both) keep their verdict.
   std::set<PairKey> compared;
   for (const auto& c : report.comparisons) compared.insert(pair_key(c));
-  std::vector<std::size_t> open;  // runs of pairs not compared yet
+  // The runs of pairs not compared yet, moved out and back (not copied: a
+  // sweep's runs carry their samples and findings).
+  std::vector<std::size_t> open;
   std::vector<RunResult> subset;
   for (std::size_t i = 0; i < report.runs.size(); ++i)
     if (!compared.count(pair_key(report.runs[i]))) {
       open.push_back(i);
-      subset.push_back(report.runs[i]);
+      subset.push_back(std::move(report.runs[i]));
     }
   auto fresh = scenarios::compare_transports(subset);
   for (std::size_t k = 0; k < open.size(); ++k) report.runs[open[k]] = std::move(subset[k]);

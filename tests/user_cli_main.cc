@@ -12,13 +12,16 @@
 
 namespace {
 
-void register_kind() {
+/// An echo server kind; with `abort_on_even_seed` it aborts the process
+/// when it starts on an even seed.
+void register_echo_kind(const char* name, const char* description, bool abort_on_even_seed) {
   connfail::ServerKindEntry e;
-  e.name = "user-echo";
-  e.description = "a user's echo server, registered by its own executable";
-  e.factory = [](const connfail::Options&) {
+  e.name = name;
+  e.description = description;
+  e.factory = [abort_on_even_seed](const connfail::Options&) {
     connfail::ServerPlan plan;
-    plan.start = [](connfail::ServerContext&) {
+    plan.start = [abort_on_even_seed](connfail::ServerContext& ctx) {
+      if (abort_on_even_seed && ctx.seed % 2 == 0) std::abort();
       connfail::ServerInstance s;
       s.child = [](netcore::Channel& ch) { ch.pipeline().add_last("echo", std::make_shared<netcore::EchoHandler>()); };
       return s;
@@ -28,28 +31,15 @@ void register_kind() {
   connfail::register_server(std::move(e));
 }
 
-void register_crashing_kind() {
-  connfail::ServerKindEntry e;
-  e.name = "user-crash";
-  e.description = "a user's server that aborts the process when it starts on an even seed";
-  e.factory = [](const connfail::Options&) {
-    connfail::ServerPlan plan;
-    plan.start = [](connfail::ServerContext& ctx) {
-      if (ctx.seed % 2 == 0) std::abort();
-      connfail::ServerInstance s;
-      s.child = [](netcore::Channel& ch) { ch.pipeline().add_last("echo", std::make_shared<netcore::EchoHandler>()); };
-      return s;
-    };
-    return plan;
-  };
-  connfail::register_server(std::move(e));
+void register_kind() {
+  register_echo_kind("user-echo", "a user's echo server, registered by its own executable", false);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   register_kind();
-  register_crashing_kind();
+  register_echo_kind("user-crash", "a user's server that aborts the process when it starts on an even seed", true);
   if (std::getenv("CONNFAIL_TEST_DUPLICATE") != nullptr) register_kind();
   return connfail::cli_main(argc, argv);
 }
