@@ -21,6 +21,7 @@
 #include "connfail/property-tests/property_support.h"
 #include "connfail/reports/report_writer.h"
 #include "connfail/scenarios/parser.h"
+#include "connfail/sim/cf_tcp_socket.h"
 
 namespace {
 
@@ -169,3 +170,31 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 }  // namespace
+
+// A counterexample RapidCheck found (tcp-state): a proxy whose every child
+// set-up fails (accept-failure every 1) under bursty loss. The client's
+// last handshake ACK is lost and it closes at 1 s, so its FIN+ACK is what
+// completes the handshake; the acceptor aborts the child from the accept
+// notification, and ns-3 3.37 then processed the FIN on the CLOSED socket
+// (CLOSED -> CLOSE_WAIT). The sim splits that segment (ACK, then FIN). The
+// control turns the split off and the property check catches the edge.
+TEST(PropertyRegressions, AFinCompletingTheHandshakeOfAnAbortedChildLeavesItClosed) {
+  const auto file = std::filesystem::path(CONNFAIL_SOURCE_DIR) / "tests" / "fixtures" / "scenarios" / "regressions" /
+                    "fin-completes-handshake-of-aborted-child.yaml";
+  auto parsed = connfail::scenarios::parse_scenario_file(file.string());
+  ASSERT_TRUE(parsed.ok());
+  auto run = [&] {
+    connfail::scenarios::RunOptions o;
+    o.seed = parsed.scenario->seeds.front();
+    o.transport = connfail::scenarios::TransportKind::Sim;
+    return connfail::props::state_machine_and_ledger(*parsed.scenario,
+                                                     connfail::scenarios::run_scenario(*parsed.scenario, o));
+  };
+  const auto fixed = run();
+  EXPECT_TRUE(fixed.empty()) << fixed.front();
+  connfail::sim::CfTcpSocket::split_fin_in_syn_rcvd = false;
+  const auto broken = run();
+  connfail::sim::CfTcpSocket::split_fin_in_syn_rcvd = true;
+  ASSERT_FALSE(broken.empty()) << "the check cannot see a CLOSED socket taken to CLOSE_WAIT";
+  EXPECT_NE(broken.front().find("CLOSED -> CLOSE_WAIT"), std::string::npos) << broken.front();
+}

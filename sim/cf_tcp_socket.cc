@@ -204,8 +204,35 @@ void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& 
       packet->AddHeader(h);
     }
   }
+  // A FIN+ACK completing a handshake (the peer's last ACK was lost and it
+  // closed at once): ns-3 3.37 announces the new connection and then
+  // processes the FIN even when the application closed or aborted the
+  // socket from that announcement (an acceptor aborts a child whose set-up
+  // failed), taking a CLOSED socket to CLOSE_WAIT. Linux completes the
+  // handshake and then processes the FIN of an established connection.
+  // So: the segment as a plain ACK first (data included), then, if the
+  // socket is still established, its FIN alone.
+  if (split_fin_in_syn_rcvd && m_state.Get() == SYN_RCVD && (flags & ns3::TcpHeader::FIN) &&
+      (flags & ns3::TcpHeader::ACK) && !(flags & (ns3::TcpHeader::SYN | ns3::TcpHeader::RST))) {
+    ns3::Ptr<ns3::Packet> ack = packet->Copy();
+    ns3::TcpHeader ah;
+    ack->RemoveHeader(ah);
+    const uint32_t payload = ack->GetSize();
+    ah.SetFlags(static_cast<uint8_t>(flags & ~ns3::TcpHeader::FIN));
+    ack->AddHeader(ah);
+    ns3::TcpSocketBase::DoForwardUp(ack, from, to);
+    if (m_state.Get() != ESTABLISHED) return;  // the application ended it: nothing to close
+    ns3::Ptr<ns3::Packet> fin = ns3::Create<ns3::Packet>();
+    ns3::TcpHeader fh = h;
+    fh.SetSequenceNumber(h.GetSequenceNumber() + ns3::SequenceNumber32(payload));
+    fin->AddHeader(fh);
+    ns3::TcpSocketBase::DoForwardUp(fin, from, to);
+    return;
+  }
   ns3::TcpSocketBase::DoForwardUp(packet, from, to);
 }
+
+bool CfTcpSocket::split_fin_in_syn_rcvd = true;
 
 void CfTcpSocket::Detach() {
   owner_id = 0;

@@ -83,6 +83,9 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   /// retransmits its SYN-ACK, and the first ACK after the queue has room
   /// completes it. Empty: always yes.
   std::function<bool()> accept_gate;
+  /// A FIN+ACK that completes a handshake is taken as its ACK, then its FIN
+  /// (see DoForwardUp). Tests turn it off to show what it prevents.
+  static bool split_fin_in_syn_rcvd;
   /// Handshake-completing ACKs dropped by accept_gate (this socket).
   uint64_t gated_acks = 0;
 
