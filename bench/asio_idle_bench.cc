@@ -20,6 +20,7 @@
 //            GC.class_histogram, which collects first).
 //
 //   build/default/bench/asio_idle_bench [--connections N] [--workload all|raw|floor|netcore|server|netty]
+//                                       [--loops N]  (the server workload's worker loops; default 1)
 //   defaults: --connections 5000 --workload all (netty only when built with
 //   the Java example: CONNFAIL_JAVA_TESTS)
 //
@@ -271,9 +272,13 @@ netcore::PipelineInit netty_echo_pipeline() {
   };
 }
 
-// netcore's equivalent of NettyServer's echo mode on Asio, N bare clients.
+// --loops: the server workload's worker loops (1: the accepting loop only).
+int g_loops = 1;
+
+// netcore's equivalent of NettyServer's echo mode on Asio, N bare clients;
+// with --loops N, on N worker loops (NettyServer runs 2 workers).
 long server_asio(int n) {
-  netcore::asio::AsioTransport t;
+  netcore::asio::AsioTransport t(netcore::asio::AsioTransportOptions{g_loops > 1 ? g_loops : 0});
   netcore::ConnectionLedger ledger;
   netcore::AcceptorOptions ao;
   ao.listen.address = {"127.0.0.1", 0};
@@ -452,10 +457,17 @@ int main(int argc, char** argv) {
       n = std::atoi(argv[++i]);
     } else if (a == "--workload" && i + 1 < argc) {
       workload = argv[++i];
+    } else if (a == "--loops" && i + 1 < argc) {
+      g_loops = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--connections N] [--workload all|raw|floor|netcore|server|netty]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--connections N] [--workload all|raw|floor|netcore|server|netty] [--loops N]\n",
+                   argv[0]);
       return a == "--help" || a == "-h" ? 0 : 2;
     }
+  }
+  if (g_loops < 1 || g_loops > 64) {
+    std::fprintf(stderr, "asio_idle_bench: --loops must be 1 to 64\n");
+    return 2;
   }
   if (n <= 0 || (workload != "all" && workload != "raw" && workload != "floor" && workload != "netcore" &&
                  workload != "server" && workload != "netty")) {

@@ -43,18 +43,26 @@ Acceptor::~Acceptor() {
 }
 
 void Acceptor::on_accept(std::shared_ptr<Socket> socket) {
-  ++accepted_;
+  // Runs on the socket's loop: with an EventLoopGroup, one of several
+  // worker threads at once (the counters and the children list are locked;
+  // the listener and the back-off timer belong to the boss loop).
+  EventLoop& loop = transport_.loop_of(*socket);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++accepted_;
+  }
   try {
     if (options_.faults) options_.faults->before_child_registration();
-    auto ch = Channel::create(transport_.loop(), socket, ledger_, Side::Server, options_.child);
+    auto ch = Channel::create(loop, socket, ledger_, Side::Server, options_.child);
     if (options_.faults) ch->pipeline().set_fault_injector(options_.faults);
     init_(*ch);
     ch->activate();
+    std::lock_guard<std::mutex> lock(mu_);
     // Prune closed children now and then so the list stays bounded.
     if (children_.size() >= 64 && children_.size() % 64 == 0) {
       std::vector<std::weak_ptr<Channel>> live;
       for (auto& w : children_)
-        if (auto c = w.lock(); c && c->is_active()) live.push_back(w);
+        if (auto c = w.lock(); c && c->state() != ChannelState::Closed) live.push_back(w);
       children_.swap(live);
     }
     children_.push_back(ch);
@@ -63,27 +71,40 @@ void Acceptor::on_accept(std::shared_ptr<Socket> socket) {
     // again, and the socket must not survive that.
     socket->set_handler(nullptr);
     socket->abort();
-    ++failures_;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++failures_;
+    }
     try {
       ledger_.record_failed(Side::Server, socket->id(), socket->local_address(), socket->remote_address(),
-                            transport_.loop().now(), CloseReason::AcceptFailure, describe_current());
+                            loop.now(), CloseReason::AcceptFailure, describe_current());
     } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
       ++unrecorded_failures_;  // counted, not recorded: memory ran out again
     }
-    if (options_.error_backoff > Duration::zero() && !backoff_timer_) {
-      listener_->pause();
+    if (options_.error_backoff > Duration::zero()) {
       std::weak_ptr<Acceptor> weak = weak_from_this();
-      backoff_timer_ = transport_.loop().schedule(options_.error_backoff, [weak] {
-        if (auto self = weak.lock()) {
-          self->backoff_timer_ = 0;
-          if (!self->user_paused_) self->listener_->resume();
-        }
+      transport_.loop().execute([weak] {
+        if (auto self = weak.lock()) self->start_backoff();
       });
     }
   }
 }
 
+void Acceptor::start_backoff() {
+  if (backoff_timer_ || closed_) return;
+  listener_->pause();
+  std::weak_ptr<Acceptor> weak = weak_from_this();
+  backoff_timer_ = transport_.loop().schedule(options_.error_backoff, [weak] {
+    if (auto self = weak.lock()) {
+      self->backoff_timer_ = 0;
+      if (!self->user_paused_ && !self->closed_) self->listener_->resume();
+    }
+  });
+}
+
 std::vector<std::shared_ptr<Channel>> Acceptor::children() {
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::shared_ptr<Channel>> out;
   for (auto& w : children_)
     if (auto c = w.lock(); c && c->is_active()) out.push_back(c);
@@ -101,6 +122,7 @@ void Acceptor::resume_accepting() {
 }
 
 void Acceptor::close() {
+  closed_ = true;
   if (backoff_timer_) {
     transport_.loop().cancel(backoff_timer_);
     backoff_timer_ = 0;
@@ -121,7 +143,7 @@ void connect_channel(Transport& transport, ConnectionLedger& ledger, const Addre
                       }
                       std::shared_ptr<Channel> ch;
                       try {
-                        ch = Channel::create(transport.loop(), s, ledger, Side::Client, options);
+                        ch = Channel::create(transport.loop_of(*s), s, ledger, Side::Client, options);
                         init(*ch);
                         ch->activate();
                       } catch (...) {

@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "connfail/netcore/channel.h"
@@ -36,6 +37,11 @@ struct AcceptorOptions {
   FaultInjector* faults = nullptr;
 };
 
+/// Listens on the transport's loop (the boss loop); each child is set up on
+/// the loop its socket belongs to (Transport::loop_of: a worker loop of an
+/// EventLoopGroup, round-robin), as Netty's ServerBootstrapAcceptor
+/// registers a child with the child group. pause/resume/close: the
+/// transport's loop.
 class Acceptor : public std::enable_shared_from_this<Acceptor> {
  public:
   /// Listens and starts accepting. Throws if the address cannot be bound.
@@ -51,10 +57,19 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
   void resume_accepting();
   bool accepting_paused() const { return user_paused_; }
   Address local_address() const { return listener_->local_address(); }
-  std::uint64_t accepted() const { return accepted_; }
-  std::uint64_t accept_failures() const { return failures_; }
+  std::uint64_t accepted() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return accepted_;
+  }
+  std::uint64_t accept_failures() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failures_;
+  }
   /// Failures that could not be written to the ledger (allocation failed again).
-  std::uint64_t unrecorded_failures() const { return unrecorded_failures_; }
+  std::uint64_t unrecorded_failures() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return unrecorded_failures_;
+  }
   /// Children still open.
   std::vector<std::shared_ptr<Channel>> children();
   /// Closes the listener; open children are left alone.
@@ -63,13 +78,17 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
  private:
   Acceptor(Transport& t, ConnectionLedger& ledger, PipelineInit init, AcceptorOptions options);
   void on_accept(std::shared_ptr<Socket> socket);
+  void start_backoff();  // on the transport's loop
   bool user_paused_ = false;
+  bool closed_ = false;
 
   Transport& transport_;
   ConnectionLedger& ledger_;
   PipelineInit init_;
   AcceptorOptions options_;
   std::shared_ptr<Listener> listener_;
+  // The children's loops (an EventLoopGroup's workers) update these.
+  mutable std::mutex mu_;
   std::vector<std::weak_ptr<Channel>> children_;
   std::uint64_t accepted_ = 0;
   std::uint64_t failures_ = 0;

@@ -52,27 +52,75 @@ void Channel::activate() {
   if (state_ == ChannelState::Active && options_.auto_read && socket_) socket_->set_reading(true);
 }
 
+// Called from another thread (a channel on another loop of an
+// EventLoopGroup, a harness thread), an operation is posted to the
+// channel's own loop and runs there, as Netty's AbstractChannel does: the
+// channel's state is only ever touched on its loop.
 void Channel::set_auto_read(bool on) {
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this(), on] { self->set_auto_read(on); });
+    return;
+  }
   options_.auto_read = on;
   if (state_ != ChannelState::Active || !socket_) return;
   socket_->set_reading(on || read_pending_);
 }
 
-void Channel::write(std::any msg, WriteCallback done) { pipeline_.write(std::move(msg), std::move(done)); }
-void Channel::flush() { pipeline_.flush(); }
+void Channel::write(std::any msg, WriteCallback done) {
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this(), msg = std::move(msg), done = std::move(done)]() mutable {
+      self->write(std::move(msg), std::move(done));
+    });
+    return;
+  }
+  pipeline_.write(std::move(msg), std::move(done));
+}
+void Channel::flush() {
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this()] { self->flush(); });
+    return;
+  }
+  pipeline_.flush();
+}
 void Channel::write_and_flush(std::any msg, WriteCallback done) {
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this(), msg = std::move(msg), done = std::move(done)]() mutable {
+      self->write_and_flush(std::move(msg), std::move(done));
+    });
+    return;
+  }
   pipeline_.write(std::move(msg), std::move(done));
   pipeline_.flush();
 }
-void Channel::read() { pipeline_.read(); }
-void Channel::close(CloseReason reason) { pipeline_.close(reason); }
+void Channel::read() {
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this()] { self->read(); });
+    return;
+  }
+  pipeline_.read();
+}
+void Channel::close(CloseReason reason) {
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this(), reason] { self->close(reason); });
+    return;
+  }
+  pipeline_.close(reason);
+}
 void Channel::shutdown_output() {
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this()] { self->shutdown_output(); });
+    return;
+  }
   if (state_ != ChannelState::Active || !socket_) return;
   head_flush();
   socket_->shutdown_output();
 }
 
 void Channel::abort(CloseReason reason) {
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this(), reason] { self->abort(reason); });
+    return;
+  }
   if (state_ == ChannelState::Closed) return;
   abort_on_close_ = true;
   pipeline_.close(reason);
@@ -189,6 +237,10 @@ void Channel::head_close(CloseReason reason) {
 
 void Channel::on_close(std::function<void()> fn) {
   if (!fn) return;
+  if (!loop_.in_loop()) {
+    loop_.post([self = shared_from_this(), fn = std::move(fn)]() mutable { self->on_close(std::move(fn)); });
+    return;
+  }
   if (close_listeners_ran_) {
     loop_.post(std::move(fn));
     return;

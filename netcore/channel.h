@@ -10,6 +10,7 @@
 #pragma once
 
 #include <any>
+#include <atomic>
 #include <list>
 #include <functional>
 #include <memory>
@@ -69,7 +70,10 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   bool auto_read() const { return options_.auto_read; }
   void set_auto_read(bool on);
 
-  // Outbound operations from the tail of the pipeline.
+  // Outbound operations from the tail of the pipeline. Called from another
+  // thread (another loop of an EventLoopGroup), each is posted to this
+  // channel's loop and runs there (Netty does the same); so are
+  // set_auto_read() and on_close(). Everything else: loop thread only.
   void write(std::any msg, WriteCallback done = {});
   void flush();
   void write_and_flush(std::any msg, WriteCallback done = {});
@@ -123,7 +127,8 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   Side side_;
   ChannelOptions options_;
   Pipeline pipeline_;
-  ChannelState state_ = ChannelState::Created;
+  // Atomic: Acceptor::children() and the harness read it from other loops.
+  std::atomic<ChannelState> state_{ChannelState::Created};
   std::uint64_t id_ = 0;
   CloseReason close_reason_ = CloseReason::Normal;
   std::string close_detail_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,10 @@ struct LedgerEntry {
   bool is_open() const { return !closed_at.has_value(); }
 };
 
+/// Thread-safe: the channels of several loops (an EventLoopGroup) write one
+/// ledger. entries() and find() hand out references into it: use them where
+/// no other loop writes (one loop, or after the loops stopped); snapshot()
+/// from anywhere.
 class ConnectionLedger {
  public:
   std::uint64_t open(Side side, std::uint64_t socket_id, Address local, Address remote,
@@ -61,7 +66,9 @@ class ConnectionLedger {
 
   const LedgerEntry* find(std::uint64_t id) const;
   const std::vector<LedgerEntry>& entries() const { return entries_; }
-  std::size_t open_count() const { return open_; }
+  /// A copy of every entry, taken under the ledger's lock.
+  std::vector<LedgerEntry> snapshot() const;
+  std::size_t open_count() const;
   std::size_t count(CloseReason r) const;
   std::vector<LedgerEntry> open_entries() const;
 
@@ -73,6 +80,11 @@ class ConnectionLedger {
   std::vector<std::shared_ptr<Channel>> open_channels() const;
 
  private:
+  std::uint64_t open_locked(Side side, std::uint64_t socket_id, Address local, Address remote, TimePoint now,
+                            std::string label);
+  void close_locked(std::uint64_t id, TimePoint now, CloseReason reason, std::string detail);
+
+  mutable std::mutex mu_;
   std::vector<LedgerEntry> entries_;  // index = id - 1
   std::size_t open_ = 0;
   std::map<std::uint64_t, std::weak_ptr<Channel>> channels_;

@@ -7,23 +7,33 @@ namespace netcore {
 void FaultInjector::throw_with_probability(std::string handler, PipelineEvent event, double p) {
   Rule r;
   r.probability = p;
+  std::lock_guard<std::mutex> lock(mu_);
   rules_[std::move(handler)][event] = r;
+  has_rules_ = true;
 }
 
 void FaultInjector::throw_on_nth(std::string handler, PipelineEvent event, std::uint64_t n) {
   Rule r;
   r.nth = n;
+  std::lock_guard<std::mutex> lock(mu_);
   rules_[std::move(handler)][event] = r;
+  has_rules_ = true;
 }
 
 void FaultInjector::fail_registration_every(std::uint64_t k) {
+  std::lock_guard<std::mutex> lock(mu_);
   reg_every_ = k;
   reg_since_ = 0;
 }
-void FaultInjector::fail_registration_with_probability(double p) { reg_probability_ = p; }
+void FaultInjector::fail_registration_with_probability(double p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reg_probability_ = p;
+}
 
 void FaultInjector::before_handler(const std::string& handler, PipelineEvent event) {
-  if (rules_.empty()) return;
+  // Without a rule (the common case) no lock is taken.
+  if (!has_rules_.load(std::memory_order_acquire)) return;
+  std::unique_lock<std::mutex> lock(mu_);
   // By name first: no (name, event) key is built, so a lookup copies no
   // string (bench/pipeline_bench.cc measures it).
   auto by_name = rules_.find(handler);
@@ -43,11 +53,13 @@ void FaultInjector::before_handler(const std::string& handler, PipelineEvent eve
   if (fire) {
     ++handler_faults_;
     ++st.fired;
+    lock.unlock();
     throw InjectedFault("injected fault in handler '" + handler + "' on " + to_string(event));
   }
 }
 
 FaultInjector::RuleStats FaultInjector::rule_stats(const std::string& handler, PipelineEvent event) const {
+  std::lock_guard<std::mutex> lock(mu_);
   auto h = stats_.find(handler);
   if (h == stats_.end()) return {};
   auto e = h->second.find(event);
@@ -55,6 +67,7 @@ FaultInjector::RuleStats FaultInjector::rule_stats(const std::string& handler, P
 }
 
 void FaultInjector::before_child_registration() {
+  std::unique_lock<std::mutex> lock(mu_);
   ++registrations_;
   ++reg_since_;
   bool fire = false;
@@ -63,8 +76,19 @@ void FaultInjector::before_child_registration() {
     fire = std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < reg_probability_;
   if (fire) {
     ++registration_failures_;
+    lock.unlock();
     throw std::bad_alloc();
   }
+}
+
+std::uint64_t FaultInjector::handler_faults_injected() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return handler_faults_;
+}
+
+std::uint64_t FaultInjector::registration_failures_injected() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return registration_failures_;
 }
 
 }  // namespace netcore

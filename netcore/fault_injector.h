@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -25,6 +27,7 @@ class InjectedFault : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Thread-safe (the pipelines of several loops share one injector).
 class FaultInjector {
  public:
   explicit FaultInjector(std::uint64_t seed = 1) : rng_(seed) {}
@@ -45,7 +48,7 @@ class FaultInjector {
   /// Called by the acceptor while registering a child; may throw std::bad_alloc.
   void before_child_registration();
 
-  std::uint64_t handler_faults_injected() const { return handler_faults_; }
+  std::uint64_t handler_faults_injected() const;
   /// How often `handler` met `event` while a rule for it was set, and how
   /// often that threw (whatever rules came and went).
   struct RuleStats {
@@ -53,7 +56,7 @@ class FaultInjector {
     std::uint64_t fired = 0;
   };
   RuleStats rule_stats(const std::string& handler, PipelineEvent event) const;
-  std::uint64_t registration_failures_injected() const { return registration_failures_; }
+  std::uint64_t registration_failures_injected() const;
 
  private:
   struct Rule {
@@ -61,6 +64,9 @@ class FaultInjector {
     std::uint64_t nth = 0;  // 0: use probability
     std::uint64_t seen = 0;
   };
+  // The pipelines of every loop of an EventLoopGroup call in: one lock.
+  mutable std::mutex mu_;
+  std::atomic<bool> has_rules_{false};
   std::map<std::string, std::map<PipelineEvent, Rule>> rules_;  // handler -> event -> rule
   std::map<std::string, std::map<PipelineEvent, RuleStats>> stats_;
   std::uint64_t reg_every_ = 0;

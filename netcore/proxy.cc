@@ -10,7 +10,10 @@ std::size_t byte_size(const std::any& msg) {
   return 0;
 }
 void note_pending(ProxyStats& s, const Channel& ch) {
-  s.max_pending_outbound = std::max(s.max_pending_outbound, ch.pending_outbound_bytes());
+  const std::size_t now = ch.pending_outbound_bytes();
+  std::size_t seen = s.max_pending_outbound.load(std::memory_order_relaxed);
+  while (now > seen && !s.max_pending_outbound.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+  }
 }
 }  // namespace
 

@@ -17,6 +17,7 @@
 // The two halves reference each other through weak_ptr only: no cycle.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
@@ -52,12 +53,13 @@ struct ProxyOptions {
 };
 
 /// Shared by every connection of one proxy: counters for tests and reports.
+/// Atomic: the connections of one proxy may run on several loops.
 struct ProxyStats {
-  std::uint64_t connections = 0;
-  std::uint64_t backend_connect_failures = 0;
-  std::uint64_t bytes_up = 0;    // client -> backend
-  std::uint64_t bytes_down = 0;  // backend -> client
-  std::size_t max_pending_outbound = 0;  // largest pending_outbound_bytes() seen on either side
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> backend_connect_failures{0};
+  std::atomic<std::uint64_t> bytes_up{0};    // client -> backend
+  std::atomic<std::uint64_t> bytes_down{0};  // backend -> client
+  std::atomic<std::size_t> max_pending_outbound{0};  // largest pending_outbound_bytes() seen on either side
 };
 
 /// Flushes what `ch` has queued, then closes it (Netty's closeOnFlush).

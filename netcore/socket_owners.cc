@@ -1,6 +1,7 @@
 #include "connfail/netcore/socket_owners.h"
 
 #include <cstdio>
+#include <map>
 
 namespace netcore {
 
@@ -9,26 +10,24 @@ namespace {
 bool is_listener(const SocketInfo& s) { return s.role == SocketRole::Listener || s.state == TcpState::Listen; }
 bool is_handshake(TcpState s) { return s == TcpState::SynSent || s == TcpState::SynRcvd; }
 
-std::optional<std::uint64_t> owner_of(std::uint64_t socket_id, const std::vector<const ConnectionLedger*>& ledgers) {
-  if (socket_id == 0) return std::nullopt;
-  for (const ConnectionLedger* ledger : ledgers) {
-    if (ledger == nullptr) continue;
-    for (const LedgerEntry& e : ledger->entries())
-      if (e.is_open() && e.socket_id == socket_id) return e.id;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::vector<OwnedSocket> attribute_owners(const std::vector<SocketInfo>& inventory,
                                           const std::vector<const ConnectionLedger*>& ledgers) {
+  // The open entries' socket ids, from one copy of each ledger (its
+  // channels may be writing it from other loops); the first ledger wins.
+  std::map<std::uint64_t, std::uint64_t> owner;  // socket id -> entry id
+  for (const ConnectionLedger* ledger : ledgers) {
+    if (ledger == nullptr) continue;
+    for (const LedgerEntry& e : ledger->snapshot())
+      if (e.is_open() && e.socket_id != 0) owner.emplace(e.socket_id, e.id);
+  }
   std::vector<OwnedSocket> out;
   out.reserve(inventory.size());
   for (const SocketInfo& s : inventory) {
     OwnedSocket o;
     o.info = s;
-    o.channel_id = owner_of(s.socket_id, ledgers);
+    if (auto it = owner.find(s.socket_id); s.socket_id != 0 && it != owner.end()) o.channel_id = it->second;
     // is_closing_state covers TIME_WAIT and CLOSED as well.
     o.orphan = !o.channel_id && !is_listener(s) && !is_closing_state(s.state) && !is_handshake(s.state);
     out.push_back(std::move(o));

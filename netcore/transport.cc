@@ -39,25 +39,44 @@ std::string Address::to_string() const {
 }
 
 void ConnectCanceller::cancel() {
-  if (cancelled_) return;
-  cancelled_ = true;
-  // Each fn may call remove(): take the map first.
-  auto pending = std::move(pending_);
-  pending_.clear();
+  std::map<std::uint64_t, std::function<void()>> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    // Each fn may call remove(): take the map first, run them unlocked.
+    pending.swap(pending_);
+  }
   for (auto& [id, fn] : pending) fn();
 }
 
-std::uint64_t ConnectCanceller::add(std::function<void()> fn) {
-  if (cancelled_) {
-    fn();
-    return 0;
-  }
-  const std::uint64_t id = next_++;
-  pending_.emplace(id, std::move(fn));
-  return id;
+bool ConnectCanceller::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
 }
 
-void ConnectCanceller::remove(std::uint64_t id) { pending_.erase(id); }
+std::size_t ConnectCanceller::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
+}
+
+std::uint64_t ConnectCanceller::add(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_) {
+      const std::uint64_t id = next_++;
+      pending_.emplace(id, std::move(fn));
+      return id;
+    }
+  }
+  fn();
+  return 0;
+}
+
+void ConnectCanceller::remove(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_.erase(id);
+}
 
 void Transport::connect_from(const std::string& source_host, const Address& to, Duration timeout, ConnectFn done,
                              std::shared_ptr<ConnectCanceller> cancel) {

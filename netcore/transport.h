@@ -4,8 +4,13 @@
 // sim/ (simulated TCP on ns-3). Everything above this header is written once.
 //
 // Contract shared by every implementation:
-//  * Single-threaded: every call is made on the loop's thread and every
-//    callback is delivered from the loop; nothing blocks.
+//  * A socket, a listener and a channel belong to one loop: every call on
+//    them is made on that loop's thread and every callback is delivered
+//    from it; nothing blocks. The sim has one loop. The Asio transport can
+//    run worker loops, each on its own thread (Netty's EventLoopGroup):
+//    EventLoop::post() and in_loop() may be called from any thread, and
+//    Channel's outbound operations called from another thread are posted
+//    to the channel's loop (Netty does the same).
 //  * A callback is never invoked re-entrantly from inside the call that caused
 //    it (e.g. write() never completes synchronously); it is queued to the loop.
 //  * After close() or abort() a Socket delivers no further events to its
@@ -19,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,8 +52,18 @@ class EventLoop {
   virtual bool cancel(TimerId id) = 0;
   /// Runs `fn` on the loop as soon as possible, after the current callback.
   virtual void post(std::function<void()> fn) = 0;
-  /// Timers scheduled and neither run nor cancelled (leak checks read this).
+  /// Timers scheduled and neither run nor cancelled (leak checks read this;
+  /// any thread).
   virtual std::size_t pending_timers() const = 0;
+  /// True on the thread that runs this loop (any thread may ask). A loop
+  /// driven by run_until() belongs to the thread that created it.
+  virtual bool in_loop() const { return true; }
+  /// Runs `fn` now when called on the loop's thread, else posts it
+  /// (Netty's EventLoop.execute, as Channel uses it for calls from outside).
+  void execute(std::function<void()> fn) {
+    if (in_loop()) fn();
+    else post(std::move(fn));
+  }
 
   /// Harness only (tests, runner), never handlers: drives the loop until
   /// `done()` is true or `limit` of loop time passed. Returns done().
@@ -138,6 +154,7 @@ class Socket {
 class Listener {
  public:
   virtual ~Listener() = default;
+  /// Runs on the loop the accepted socket belongs to (Transport::loop_of).
   using AcceptFn = std::function<void(std::shared_ptr<Socket>)>;
   virtual Address local_address() const = 0;
   /// Stops taking connections from the accept queue. The stack keeps
@@ -170,6 +187,10 @@ std::vector<SocketInfo> live_connections(const std::vector<SocketInfo>& inventor
 struct ListenOptions {
   Address address;  // port 0: any free port
   int backlog = 128;
+  /// Accepted sockets go to the transport's worker loops, when it has them
+  /// (AsioTransportOptions::worker_loops). False: they stay on the
+  /// transport's own loop (a harness's listener such as the FaultProxy).
+  bool use_worker_loops = true;
 };
 
 /// Ends connects still in progress, as closing a Netty channel whose
@@ -177,13 +198,14 @@ struct ListenOptions {
 /// ends every one still pending, and every later one at once. A cancelled
 /// connect's socket is closed at once (the application closing a SYN_SENT
 /// socket sends nothing), its timer is cancelled, and its `done` runs on
-/// the loop, later, with SocketError::Cancelled. Loop thread only.
+/// the loop, later, with SocketError::Cancelled. Any thread: a transport
+/// runs each attempt's cancel on the attempt's own loop.
 class ConnectCanceller {
  public:
   void cancel();
-  bool cancelled() const { return cancelled_; }
+  bool cancelled() const;
   /// Connects registered and not yet finished.
-  std::size_t pending() const { return pending_.size(); }
+  std::size_t pending() const;
   /// For transports: what cancel() does to one pending attempt. Runs `fn`
   /// at once (and returns 0) if cancel() was already called. remove() the
   /// id once the attempt finished on its own.
@@ -191,6 +213,7 @@ class ConnectCanceller {
   void remove(std::uint64_t id);
 
  private:
+  mutable std::mutex mu_;
   bool cancelled_ = false;
   std::uint64_t next_ = 1;
   std::map<std::uint64_t, std::function<void()>> pending_;
@@ -199,7 +222,18 @@ class ConnectCanceller {
 class Transport {
  public:
   virtual ~Transport() = default;
+  /// The transport's own loop: where listeners accept, where connects made
+  /// from outside any loop run, and what the harness drives (the boss loop
+  /// of an EventLoopGroup).
   virtual EventLoop& loop() = 0;
+  /// The loop `socket` belongs to (an accepted child's worker loop; a
+  /// connect's, the loop it was made on). Default: loop().
+  virtual EventLoop& loop_of(const Socket& socket) {
+    (void)socket;
+    return loop();
+  }
+  /// Timers pending on every loop of the transport (loop() and workers).
+  virtual std::size_t pending_timers() { return loop().pending_timers(); }
   /// Name of the implementation ("asio", "sim").
   virtual std::string name() const = 0;
   using ConnectFn = std::function<void(std::shared_ptr<Socket>, SocketError)>;

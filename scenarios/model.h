@@ -23,6 +23,9 @@ namespace connfail::scenarios {
 using netcore::Duration;
 
 enum class TransportKind { Sim, Asio };
+
+/// The most worker loops a scenario's server may ask for.
+constexpr int kMaxServerLoops = 64;
 const char* to_string(TransportKind t);
 
 /// The server under test: a registered server kind (scenarios/registry.h)
@@ -34,6 +37,10 @@ struct ServerSpec {
   Options options;
   int backlog = 128;
   Duration accept_error_backoff{};  // netcore::AcceptorOptions::error_backoff
+  /// Loops the children run on. 1: the one loop that also accepts. N > 1
+  /// on asio: N worker loops, each on its own thread, children assigned
+  /// round-robin (Netty's EventLoopGroup); on sim the one scheduler.
+  int loops = 1;
   SourcePos pos;                    // of `kind` in its file
 
   /// A spec of `kind` with its default options (the kind must be

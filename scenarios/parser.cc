@@ -171,7 +171,7 @@ const std::vector<std::string>& link_keys() {
   return v;
 }
 const std::vector<std::string>& server_keys() {
-  static const std::vector<std::string> v = {"kind", "options", "backlog", "accept_error_backoff"};
+  static const std::vector<std::string> v = {"kind", "options", "backlog", "accept_error_backoff", "loops"};
   return v;
 }
 const std::vector<std::string>& client_keys() {
@@ -746,6 +746,9 @@ class Parser {
       if (auto n = read_int(c_, it->value, 0, 65535)) srv.backlog = static_cast<int>(*n);
     if (const Item* it = m.get("accept_error_backoff"))
       if (auto d = read_duration(c_, it->value)) srv.accept_error_backoff = *d;
+    const Item* loops_item = m.get("loops");
+    if (loops_item)
+      if (auto n = read_int(c_, loops_item->value, 1, kMaxServerLoops)) srv.loops = static_cast<int>(*n);
     if (entry == nullptr) return;
     const std::string opath = join_path(m.path(), "options");
     const std::size_t before = c_.errors.size();
@@ -757,6 +760,9 @@ class Parser {
     // The kind's own checks: its factory, exactly as a run will call it.
     try {
       const ServerPlan plan = make_server_plan(srv);
+      if (plan.external && srv.loops > 1)
+        c_.error(loops_item->key_loc, join_path(m.path(), "loops"),
+                 "a server process runs its own threads; loops applies to the netcore server kinds");
       reader_idle_ = plan.reader_idle.has_value();
       server_reader_idle_ = plan.reader_idle;
       server_ok_ = true;

@@ -80,9 +80,10 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
     if (!env.excluded(info)) inv.push_back(info);
   in.sockets = attribute_owners(inv, {&rc.server_ledger, &rc.backend_ledger, &rc.client_ledger});
   // Snapshots: teardown adds and closes entries, the verdict is about now.
-  const std::vector<LedgerEntry> server_entries = rc.server_ledger.entries();
-  const std::vector<LedgerEntry> backend_entries = rc.backend_ledger.entries();
-  const std::vector<LedgerEntry> client_entries = rc.client_ledger.entries();
+  // (Copies under the ledgers' locks: worker loops may still write them.)
+  const std::vector<LedgerEntry> server_entries = rc.server_ledger.snapshot();
+  const std::vector<LedgerEntry> backend_entries = rc.backend_ledger.snapshot();
+  const std::vector<LedgerEntry> client_entries = rc.client_ledger.snapshot();
   for (const auto& e : server_entries) {
     if (e.side != Side::Server) continue;
     in.server_conns.push_back({&e, env.group_of_server_conn(e), -1});
@@ -122,7 +123,7 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
   for (auto* l : {&rc.server_ledger, &rc.backend_ledger, &rc.client_ledger})
     for (auto& ch : l->open_channels()) ch->abort();
   env.settle();
-  in.pending_timers_after_teardown = rc.loop.pending_timers();
+  in.pending_timers_after_teardown = env.pending_timers();
   in.fd_delta = env.fd_delta();
 
   for (auto& f : compute_findings(in)) r.findings.push_back(std::move(f));

@@ -104,7 +104,9 @@ RunResult run_scenario(const Scenario& s, const RunOptions& opts) {
   r.network = rc.env->network();
 
   // Everything that holds transport objects goes before the transport
-  // itself (a broken accept loop keeps its leaked sockets until now).
+  // itself (a broken accept loop keeps its leaked sockets until now), once
+  // no other loop runs.
+  rc.env->stop_loops();
   server.release();
   workload.release();
   RunResult out = std::move(rc.result);

@@ -225,6 +225,8 @@ class AsioEnv final : public RunnerEnv {
     return static_cast<long long>(netcore::asio::process_fd_count()) - fds_before_;
   }
   std::uint64_t trace_hash() override { return 0; }
+  std::size_t pending_timers() override { return t_.pending_timers(); }
+  void stop_loops() override { t_.stop_workers(); }
 
  private:
   Duration scaled(Duration d) const { return Duration(static_cast<std::int64_t>(std::llround(d.count() * scale_))); }
@@ -275,7 +277,10 @@ class AsioEnv final : public RunnerEnv {
   std::unique_ptr<netcore::asio::NetNamespace> ns_;
   using RuleKey = std::tuple<int, std::int64_t, std::int64_t, int, int, int>;  // kind, at, duration, line, column, group
   std::map<RuleKey, std::vector<std::string>> rules_;
-  netcore::asio::AsioTransport t_;
+  // The server's children on `loops` worker loops when it asks for more
+  // than one (Netty's EventLoopGroup); the proxies and clients stay on the
+  // transport's own loop.
+  netcore::asio::AsioTransport t_{netcore::asio::AsioTransportOptions{s_.server.loops > 1 ? s_.server.loops : 0}};
   TimePoint epoch_{};
   long long fds_before_ = 0;
   std::vector<std::shared_ptr<netcore::asio::FaultProxy>> proxies_;

@@ -77,6 +77,11 @@ class RunnerEnv {
   /// Lets closes complete (bounded).
   virtual void settle() = 0;
   virtual std::optional<long long> fd_delta() = 0;
+  /// Timers pending on every loop of the run (worker loops included).
+  virtual std::size_t pending_timers() { return loop().pending_timers(); }
+  /// Stops the run's other loops (joins their threads) before its objects
+  /// go: from then on everything runs on the harness's thread.
+  virtual void stop_loops() {}
   virtual std::uint64_t trace_hash() = 0;
   /// Every socket's TCP state changes so far (sim; empty elsewhere).
   virtual std::vector<SocketStateChange> state_changes() { return {}; }

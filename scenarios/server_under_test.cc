@@ -217,10 +217,12 @@ void ServerUnderTest::restart(Duration down) {
   instance_ = {};
   accept_.reset();  // closes the listener (and whatever a broken loop kept)
   rc_.env->server_down(true);
-  for (auto& ch : rc_.server_ledger.open_channels()) {
-    ch->pipeline().remove_all();
-    ch->close();
-  }
+  for (auto& ch : rc_.server_ledger.open_channels())
+    // On the channel's own loop (a worker loop's, with `loops`).
+    ch->loop().execute([ch] {
+      ch->pipeline().remove_all();
+      ch->close();
+    });
   restart_timer_ = rc_.schedule(rc_.T(down), [this] {
     restart_timer_ = 0;
     down_ = false;

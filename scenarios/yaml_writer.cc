@@ -160,6 +160,7 @@ class Writer {
     kv("kind", srv.kind);
     if (srv.backlog != d.backlog) kv_int("backlog", srv.backlog);
     if (srv.accept_error_backoff != d.accept_error_backoff) kv_dur("accept_error_backoff", srv.accept_error_backoff);
+    if (srv.loops != d.loops) kv_int("loops", srv.loops);
     const ServerKindEntry* e = Registry::global().server(srv.kind);
     options(e ? &e->options : nullptr, srv.options);
     out_ << YAML::EndMap;

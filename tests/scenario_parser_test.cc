@@ -56,6 +56,8 @@ const BadCase kBad[] = {
     {"missing-name", 2, "name", "missing required field 'name'"},
     {"missing-server-kind", 3, "server.kind", "missing required field 'kind'"},
     {"negative-backlog", 4, "server.backlog", "out of range"},
+    {"loops-zero", 4, "server.loops", "out of range"},
+    {"loops-on-process", 5, "server.loops", "a server process runs its own threads"},
     {"nested-too-deep", 4, "", "nested deeper than 32 levels"},
     {"negative-duration", 3, "quiesce", "must not be negative"},
     {"no-clients", 4, "clients", "at least one client group"},

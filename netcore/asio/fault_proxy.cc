@@ -564,6 +564,9 @@ std::shared_ptr<FaultProxy> FaultProxy::start(Transport& transport, Address list
 
   AcceptorOptions ao;
   ao.listen.address = std::move(listen);
+  // The proxy is the harness's: one loop, the transport's own, whatever
+  // worker loops the server under test runs on.
+  ao.listen.use_worker_loops = false;
   ao.child.label = "fault-proxy";
   fp->child_init_ = [core, proxy_init](Channel& ch) {
     auto conn = core->new_conn(ch);

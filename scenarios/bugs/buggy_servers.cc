@@ -28,15 +28,14 @@ void SwallowingAcceptor::on_accept(std::shared_ptr<Socket> socket) {
   // registration, and the catch below only logs.
   try {
     if (faults_) faults_->before_child_registration();
-    auto ch = Channel::create(transport_->loop(), socket, *ledger_, Side::Server, {});
+    auto ch = Channel::create(transport_->loop_of(*socket), socket, *ledger_, Side::Server, {});
     if (faults_) ch->pipeline().set_fault_injector(faults_);
     init_(*ch);
     ch->activate();
-  } catch (const std::bad_alloc&) {
-    // "Failed to accept a connection." -- and the socket is neither closed
-    // nor registered.
-    leaked_.push_back(std::move(socket));
   } catch (...) {
+    // "Failed to accept a connection." -- and the socket is neither closed
+    // nor registered. (Locked: with worker loops, several threads accept.)
+    std::lock_guard<std::mutex> lock(leaked_mu_);
     leaked_.push_back(std::move(socket));
   }
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "connfail/netcore/acceptor.h"
@@ -27,7 +28,10 @@ class SwallowingAcceptor : public std::enable_shared_from_this<SwallowingAccepto
                                                    netcore::FaultInjector* faults);
   netcore::Listener& listener() { return *listener_; }
   netcore::Address local_address() const { return listener_->local_address(); }
-  std::uint64_t swallowed() const { return leaked_.size(); }
+  std::uint64_t swallowed() const {
+    std::lock_guard<std::mutex> lock(leaked_mu_);
+    return leaked_.size();
+  }
   void close() { listener_->close(); }
 
  private:
@@ -39,6 +43,7 @@ class SwallowingAcceptor : public std::enable_shared_from_this<SwallowingAccepto
   netcore::FaultInjector* faults_ = nullptr;
   std::shared_ptr<netcore::Listener> listener_;
   /// The "leaked file descriptors": referenced so they stay open, never used.
+  mutable std::mutex leaked_mu_;
   std::vector<std::shared_ptr<netcore::Socket>> leaked_;
 };
 
