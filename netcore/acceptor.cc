@@ -7,6 +7,10 @@
 namespace netcore {
 
 namespace {
+// The acceptor whose child this thread is setting up (close() from inside
+// a set-up must not wait for it).
+thread_local const Acceptor* setting_up = nullptr;
+
 std::string describe_current() {
   try {
     throw;
@@ -38,8 +42,13 @@ Acceptor::Acceptor(Transport& t, ConnectionLedger& ledger, PipelineInit init, Ac
     : transport_(t), ledger_(ledger), init_(std::move(init)), options_(std::move(options)) {}
 
 Acceptor::~Acceptor() {
-  if (backoff_timer_) transport_.loop().cancel(backoff_timer_);
-  if (listener_) listener_->close();
+  // The last owner may be a worker loop's task (a child's set-up that held
+  // it): the listener and the back-off timer are the transport's loop's.
+  if (!listener_) return;
+  transport_.loop().execute([l = listener_, &loop = transport_.loop(), timer = backoff_timer_] {
+    if (timer) loop.cancel(timer);
+    l->close();
+  });
 }
 
 void Acceptor::on_accept(std::shared_ptr<Socket> socket) {
@@ -47,6 +56,20 @@ void Acceptor::on_accept(std::shared_ptr<Socket> socket) {
   // worker threads at once (the counters and the children list are locked;
   // the listener and the back-off timer belong to the boss loop).
   EventLoop& loop = transport_.loop_of(*socket);
+  // Set-ups run under a shared lock that close() takes exclusively: once
+  // close() returns, every child set up is in the ledger (for whoever shuts
+  // the server down) and no new one will be.
+  std::shared_lock<std::shared_mutex> setup(setup_mu_);
+  if (closed_) {
+    socket->abort();
+    return;
+  }
+  const Acceptor* outer = setting_up;
+  setting_up = this;
+  struct Restore {
+    const Acceptor* outer;
+    ~Restore() { setting_up = outer; }
+  } restore{outer};
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++accepted_;
@@ -57,12 +80,13 @@ void Acceptor::on_accept(std::shared_ptr<Socket> socket) {
     if (options_.faults) ch->pipeline().set_fault_injector(options_.faults);
     init_(*ch);
     ch->activate();
+    // Prune closed children now and then so the list stays bounded (a
+    // child is never destroyed under the lock: expired() takes no owner).
     std::lock_guard<std::mutex> lock(mu_);
-    // Prune closed children now and then so the list stays bounded.
     if (children_.size() >= 64 && children_.size() % 64 == 0) {
       std::vector<std::weak_ptr<Channel>> live;
       for (auto& w : children_)
-        if (auto c = w.lock(); c && c->state() != ChannelState::Closed) live.push_back(w);
+        if (!w.expired()) live.push_back(w);
       children_.swap(live);
     }
     children_.push_back(ch);
@@ -104,10 +128,14 @@ void Acceptor::start_backoff() {
 }
 
 std::vector<std::shared_ptr<Channel>> Acceptor::children() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::weak_ptr<Channel>> weak;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    weak = children_;
+  }
   std::vector<std::shared_ptr<Channel>> out;
-  for (auto& w : children_)
-    if (auto c = w.lock(); c && c->is_active()) out.push_back(c);
+  for (auto& w : weak)
+    if (auto c = w.lock(); c && c->is_active()) out.push_back(std::move(c));
   return out;
 }
 
@@ -122,7 +150,12 @@ void Acceptor::resume_accepting() {
 }
 
 void Acceptor::close() {
-  closed_ = true;
+  if (setting_up == this) {
+    closed_ = true;  // from inside a child's set-up, on its thread: no wait for itself
+  } else {
+    std::unique_lock<std::shared_mutex> setups(setup_mu_);  // waits for set-ups under way
+    closed_ = true;
+  }
   if (backoff_timer_) {
     transport_.loop().cancel(backoff_timer_);
     backoff_timer_ = 0;

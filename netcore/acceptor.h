@@ -12,7 +12,9 @@
 
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "connfail/netcore/channel.h"
@@ -80,7 +82,8 @@ class Acceptor : public std::enable_shared_from_this<Acceptor> {
   void on_accept(std::shared_ptr<Socket> socket);
   void start_backoff();  // on the transport's loop
   bool user_paused_ = false;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
+  std::shared_mutex setup_mu_;  // shared: a child's set-up; exclusive: close()
 
   Transport& transport_;
   ConnectionLedger& ledger_;

@@ -192,9 +192,14 @@ TEST(PropertyRegressions, AFinCompletingTheHandshakeOfAnAbortedChildLeavesItClos
   };
   const auto fixed = run();
   EXPECT_TRUE(fixed.empty()) << fixed.front();
-  connfail::sim::CfTcpSocket::split_fin_in_syn_rcvd = false;
-  const auto broken = run();
-  connfail::sim::CfTcpSocket::split_fin_in_syn_rcvd = true;
+  std::vector<std::string> broken;
+  {
+    connfail::sim::CfTcpSocket::split_fin_in_syn_rcvd = false;
+    struct Restore {
+      ~Restore() { connfail::sim::CfTcpSocket::split_fin_in_syn_rcvd = true; }
+    } restore;
+    broken = run();
+  }
   ASSERT_FALSE(broken.empty()) << "the check cannot see a CLOSED socket taken to CLOSE_WAIT";
   EXPECT_NE(broken.front().find("CLOSED -> CLOSE_WAIT"), std::string::npos) << broken.front();
 }

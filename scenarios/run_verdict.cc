@@ -118,6 +118,11 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
   workload.abort_all();
   env.teardown();
   rc.loop.run_until([&] { return rc.server_ledger.open_count() == 0; }, rc.T(std::chrono::seconds(1)));
+  // From here on one thread: the worker loops (asio, server.loops > 1)
+  // stop, and what they still had queued runs in settle() below, so the
+  // aborts below run at once and nothing is counted while a worker still
+  // works.
+  env.stop_loops();
   // Close the stale ones too (whatever a broken variant left open), so the
   // timer check sees a clean slate and nothing outlives the transport.
   for (auto* l : {&rc.server_ledger, &rc.backend_ledger, &rc.client_ledger})

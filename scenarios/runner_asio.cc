@@ -218,8 +218,9 @@ class AsioEnv final : public RunnerEnv {
            " nftables rule change(s))";
   }
   void settle() override {
-    // Closes on loopback complete in well under this.
-    t_.loop().run_for(std::chrono::milliseconds(200));
+    // Closes on loopback complete in well under this. The worker loops are
+    // stopped by now (stop_loops): their queued work runs here too.
+    t_.run_all_for(std::chrono::milliseconds(200));
   }
   std::optional<long long> fd_delta() override {
     return static_cast<long long>(netcore::asio::process_fd_count()) - fds_before_;

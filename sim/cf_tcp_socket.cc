@@ -210,8 +210,9 @@ void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& 
   // socket from that announcement (an acceptor aborts a child whose set-up
   // failed), taking a CLOSED socket to CLOSE_WAIT. Linux completes the
   // handshake and then processes the FIN of an established connection.
-  // So: the segment as a plain ACK first (data included), then, if the
-  // socket is still established, its FIN alone.
+  // So: the segment as a plain ACK first (data included), then its FIN
+  // alone, unless the application aborted the socket meanwhile (a close()
+  // leaves it in FIN_WAIT_1, where the FIN is processed as Linux does).
   if (split_fin_in_syn_rcvd && m_state.Get() == SYN_RCVD && (flags & ns3::TcpHeader::FIN) &&
       (flags & ns3::TcpHeader::ACK) && !(flags & (ns3::TcpHeader::SYN | ns3::TcpHeader::RST))) {
     ns3::Ptr<ns3::Packet> ack = packet->Copy();
@@ -221,7 +222,7 @@ void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& 
     ah.SetFlags(static_cast<uint8_t>(flags & ~ns3::TcpHeader::FIN));
     ack->AddHeader(ah);
     ns3::TcpSocketBase::DoForwardUp(ack, from, to);
-    if (m_state.Get() != ESTABLISHED) return;  // the application ended it: nothing to close
+    if (m_state.Get() == CLOSED) return;  // the application aborted it: nothing to close
     ns3::Ptr<ns3::Packet> fin = ns3::Create<ns3::Packet>();
     ns3::TcpHeader fh = h;
     fh.SetSequenceNumber(h.GetSequenceNumber() + ns3::SequenceNumber32(payload));

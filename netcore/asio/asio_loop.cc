@@ -197,6 +197,22 @@ void AsioLoop::stop_thread() {
 void AsioLoop::shutdown() {
   stop_thread();
   io_.shutdown();
+  // And the timers, with whatever their callbacks hold (destroyed here,
+  // outside the lock).
+  std::map<std::pair<Clock::time_point, TimerId>, std::function<void()>> dead;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dead.swap(queue_);
+    deadline_of_.clear();
+    pending_.store(0, std::memory_order_release);
+  }
+}
+
+std::size_t AsioLoop::poll() {
+  if (thread_.joinable()) return 0;
+  CurrentLoop scope(this);
+  if (io_.stopped()) io_.restart();
+  return io_.poll();
 }
 
 }  // namespace netcore::asio

@@ -55,6 +55,10 @@ class AsioLoop final : public EventLoop {
   /// Idempotent.
   void stop_thread();
   bool has_thread() const { return thread_.joinable(); }
+  /// Without a thread of its own (stopped, or never started): runs what is
+  /// ready now on the calling thread, which owns the loop. Returns how many
+  /// handlers ran (0 with a thread).
+  std::size_t poll();
   /// Stops the thread, then destroys every handler still queued or waiting
   /// (without running it), as destroying the io_context would. Sockets and
   /// timers hold their loop (shared_ptr) and the loop's io_context holds

@@ -41,6 +41,16 @@ void AsioTransport::stop_workers() {
   for (auto& w : workers_) w->stop_thread();
 }
 
+void AsioTransport::run_all_for(Duration d) {
+  const auto end = std::chrono::steady_clock::now() + d;
+  for (;;) {
+    for (auto& w : workers_) w->poll();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) break;
+    boss_->run_for(std::min<Duration>(std::chrono::milliseconds(5), end - now));
+  }
+}
+
 EventLoop& AsioTransport::loop_of(const Socket& socket) {
   // Every Socket this transport hands out is an AsioSocket.
   return static_cast<const AsioSocket&>(socket).loop();

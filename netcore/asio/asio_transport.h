@@ -65,6 +65,10 @@ class AsioTransport final : public Transport {
   /// Stops the worker loops and joins their threads: from then on every
   /// socket belongs to the calling thread (teardown). Idempotent.
   void stop_workers();
+  /// Runs the transport's own loop for `d`, and with it every stopped
+  /// worker loop (after stop_workers(): what their channels still had
+  /// queued, a close's inactive event, runs on the calling thread).
+  void run_all_for(Duration d);
 
   /// accept() failures (EMFILE, ENFILE, ...): each one backs off 100 ms.
   std::uint64_t accept_errors() const { return registry_->accept_errors(); }
