@@ -44,6 +44,7 @@
 #include <iterator>
 #include <sstream>
 #include <memory>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -295,9 +296,18 @@ long server_asio(int n) {
   const double cpu0 = cpu_seconds_of(::getpid());
   t.loop().run_for(kIdle);
   report_rate_and_idle("server", n, connect_s, cpu_seconds_of(::getpid()) - cpu0);
+  // Counted before the clients go: with worker loops the server's channels
+  // close (on their own threads) as soon as the helper is killed.
+  const std::size_t held = ledger.open_count();
   const bool ok = helper > 0 && clients_ok(helper, status);
-  if (!ok || ledger.open_count() != static_cast<std::size_t>(n)) {
-    std::fprintf(stderr, "asio_idle_bench: the server holds %zu of %d connections\n", ledger.open_count(), n);
+  // The workers go before the ledger and the acceptor they use.
+  t.stop_workers();
+  if (!ok || held != static_cast<std::size_t>(n)) {
+    std::fprintf(stderr, "asio_idle_bench: the server holds %zu of %d connections\n", held, n);
+    std::map<std::string, int> why;
+    for (const auto& e : ledger.snapshot())
+      if (!e.is_open()) ++why[netcore::to_string(e.reason) + (e.detail.empty() ? "" : " (" + e.detail + ")")];
+    for (const auto& [reason, count] : why) std::fprintf(stderr, "  closed %d: %s\n", count, reason.c_str());
     return -1;
   }
   return grown;

@@ -26,6 +26,13 @@ struct RunContext {
   RunContext(const Scenario& scenario, const RunOptions& options, std::unique_ptr<RunnerEnv> environment)
       : s(scenario), opts(options), env(std::move(environment)), loop(env->loop()), scale(env->time_scale()),
         injector(options.seed) {}
+  /// The run's other loops stop before the ledgers and the injector their
+  /// channels use go (also on a run that ended before its verdict).
+  ~RunContext() {
+    if (env) env->stop_loops();
+  }
+  RunContext(const RunContext&) = delete;
+  RunContext& operator=(const RunContext&) = delete;
 
   const Scenario& s;
   const RunOptions& opts;

@@ -34,6 +34,10 @@ namespace nasio = netcore::asio;
 
 namespace {
 
+// Each test declares its ledgers and records before the transport: the
+// transport's destructor stops the worker loops, and until then a worker
+// may still close a channel (writing a ledger and a record).
+
 // What one server child saw, and on which thread. Written on the child's
 // loop, read by the test under the lock.
 struct ChildRecord {
@@ -174,9 +178,9 @@ std::map<const EventLoop*, int> loops_of(Records& records) {
 TEST(EventLoopGroup, ChildrenGoRoundRobinAndEveryEventRunsOnTheirLoop) {
   for (int workers : {4, 0}) {
     SCOPED_TRACE("worker loops: " + std::to_string(workers));
-    nasio::AsioTransport t(nasio::AsioTransportOptions{workers});
     ConnectionLedger server_ledger, client_ledger;
     Records records;
+    nasio::AsioTransport t(nasio::AsioTransportOptions{workers});
     auto server = start_server(t, server_ledger, records, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
       ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
     });
@@ -239,9 +243,9 @@ TEST(EventLoopGroup, ClientConnectsGoRoundRobinOverTheWorkersWhenAsked) {
     nasio::AsioTransportOptions opts;
     opts.worker_loops = 4;
     opts.connects_on_workers = on_workers;
-    nasio::AsioTransport t(opts);
     ConnectionLedger server_ledger, client_ledger;
     Records servers, clients_seen;
+    nasio::AsioTransport t(opts);
     auto server = start_server(t, server_ledger, servers, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
       ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
     });
@@ -317,10 +321,10 @@ TEST(EventLoopGroup, ClientConnectsGoRoundRobinOverTheWorkersWhenAsked) {
 // the child's loop held still so that the control itself does not race):
 // the on-loop check sees it.
 TEST(EventLoopGroup, ACloseFromAnotherLoopWhileAWriteCompletesRunsOnceOnTheChannelsLoop) {
-  nasio::AsioTransport t(nasio::AsioTransportOptions{4});
-  const std::size_t fds_before = nasio::process_fd_count();
   ConnectionLedger server_ledger, client_ledger;
   Records records;
+  nasio::AsioTransport t(nasio::AsioTransportOptions{4});
+  const std::size_t fds_before = nasio::process_fd_count();
   auto server = start_server(t, server_ledger, records, [&records](Channel& ch, const std::shared_ptr<ChildRecord>& r) {
     class Writer final : public Handler {
      public:
@@ -448,9 +452,9 @@ TEST(EventLoopGroup, AnIdleTimeoutFiringAsAReadArrivesClosesOnce) {
   late_read.reads_after_inactive = 1;
   EXPECT_NE(idle_race_violation(late_read, closed_idle), "");
 
-  nasio::AsioTransport t(nasio::AsioTransportOptions{4});
   ConnectionLedger server_ledger, client_ledger;
   Records records;
+  nasio::AsioTransport t(nasio::AsioTransportOptions{4});
   auto server = start_server(t, server_ledger, records, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
     IdleConfig cfg;
     cfg.reader = std::chrono::milliseconds(40);
@@ -505,9 +509,9 @@ TEST(EventLoopGroup, AnIdleTimeoutFiringAsAReadArrivesClosesOnce) {
 TEST(EventLoopGroup, AChildAcceptedAsTheServerClosesIsInTheLedgerOrClosed) {
   for (int round = 0; round < 5; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    nasio::AsioTransport t(nasio::AsioTransportOptions{4});
     ConnectionLedger ledger;
     Records records;
+    nasio::AsioTransport t(nasio::AsioTransportOptions{4});
     auto server = start_server(t, ledger, records, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
       ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
     });
@@ -553,9 +557,9 @@ TEST(EventLoopGroup, AcceptWhileTheWorkersShutDownLeaksNothing) {
   std::vector<int> client_fds;
   std::mutex fds_mu;
   {
-    auto t = std::make_unique<nasio::AsioTransport>(nasio::AsioTransportOptions{2});
     ConnectionLedger ledger;
     Records records;
+    auto t = std::make_unique<nasio::AsioTransport>(nasio::AsioTransportOptions{2});
     auto server = start_server(*t, ledger, records, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
       ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
     });

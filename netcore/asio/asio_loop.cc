@@ -142,10 +142,11 @@ bool AsioLoop::run_until(const std::function<bool()>& done, Duration limit) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
     if (io_.stopped()) io_.restart();
-    // Each wait is capped: done() may turn true through another loop's
-    // work (an EventLoopGroup's workers closing their channels), which
-    // wakes nothing here.
-    const auto wait_until = std::min<std::chrono::steady_clock::time_point>(deadline, now + kMaxWait);
+    // With other loops at work, each wait is capped: done() may turn true
+    // through their work (an EventLoopGroup's workers closing their
+    // channels), which wakes nothing here.
+    const auto wait_until =
+        others_matter_ ? std::min<std::chrono::steady_clock::time_point>(deadline, now + kMaxWait) : deadline;
     if (io_.run_one_until(wait_until) > 0) {
       // Run what else is ready before looking at done() again: done() may
       // read the kernel's table (milliseconds), and a close that takes a

@@ -66,6 +66,12 @@ class AsioLoop final : public EventLoop {
   /// goes. Nothing runs on the loop afterwards. Idempotent.
   void shutdown();
 
+  /// Loops on other threads can change what run_until() waits for (an
+  /// EventLoopGroup's workers closing channels): it then looks at its
+  /// condition at least every 10 ms, not only when its own loop has work.
+  /// Off by default (an idle loop then wakes for nothing).
+  void set_other_threads_matter(bool on) { others_matter_ = on; }
+
   /// The AsioLoop this thread runs (its worker thread, or inside
   /// run_until()), or nullptr.
   static AsioLoop* current();
@@ -110,6 +116,7 @@ class AsioLoop final : public EventLoop {
   std::uint64_t generation_ = 0;                // of wakeup_'s current wait
   std::vector<std::uint8_t> read_buffer_ = std::vector<std::uint8_t>(64 * 1024);
 
+  bool others_matter_ = false;
   std::atomic<std::thread::id> owner_;
   std::thread thread_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

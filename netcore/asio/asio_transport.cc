@@ -21,6 +21,7 @@ AsioTransport::AsioTransport(AsioTransportOptions options)
       registry_(std::make_shared<SocketRegistry>()) {
   connects_on_workers_ = options.connects_on_workers;
   if (options.worker_loops < 0) throw std::invalid_argument("worker_loops must be >= 0");
+  boss_->set_other_threads_matter(options.worker_loops > 0);
   for (int i = 0; i < options.worker_loops; ++i) {
     workers_.push_back(std::make_shared<AsioLoop>(*boss_));
     workers_.back()->start_thread();

@@ -63,7 +63,11 @@ class AsioTransport final : public Transport {
   /// The worker loops (empty without).
   const std::vector<std::shared_ptr<AsioLoop>>& worker_loops() const { return workers_; }
   /// Stops the worker loops and joins their threads: from then on every
-  /// socket belongs to the calling thread (teardown). Idempotent.
+  /// socket belongs to the calling thread (teardown). Idempotent. Call it
+  /// before destroying anything the workers' channels use (a ledger, a
+  /// handler's shared state), as a Netty server shuts its event loop group
+  /// down before freeing what its handlers hold; the destructor calls it
+  /// too, but only once the transport itself goes.
   void stop_workers();
   /// Runs the transport's own loop for `d`, and with it every stopped
   /// worker loop (after stop_workers(): what their channels still had
