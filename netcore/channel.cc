@@ -56,11 +56,17 @@ void Channel::activate() {
 // EventLoopGroup, a harness thread), an operation is posted to the
 // channel's own loop and runs there, as Netty's AbstractChannel does: the
 // channel's state is only ever touched on its loop.
+// `call` (void(Channel&)) is built from plain values, so the common case,
+// on the loop, costs no allocation and no reference count.
+template <typename Call>
+bool Channel::post_if_off_loop(Call call) {
+  if (loop_.in_loop()) return false;
+  loop_.post([self = shared_from_this(), call = std::move(call)]() mutable { call(*self); });
+  return true;
+}
+
 void Channel::set_auto_read(bool on) {
-  if (!loop_.in_loop()) {
-    loop_.post([self = shared_from_this(), on] { self->set_auto_read(on); });
-    return;
-  }
+  if (post_if_off_loop([on](Channel& c) { c.set_auto_read(on); })) return;
   options_.auto_read = on;
   if (state_ != ChannelState::Active || !socket_) return;
   socket_->set_reading(on || read_pending_);
@@ -68,6 +74,8 @@ void Channel::set_auto_read(bool on) {
 
 void Channel::write(std::any msg, WriteCallback done) {
   if (!loop_.in_loop()) {
+    // Not through post_if_off_loop: the message would be moved into the
+    // task before the check.
     loop_.post([self = shared_from_this(), msg = std::move(msg), done = std::move(done)]() mutable {
       self->write(std::move(msg), std::move(done));
     });
@@ -76,10 +84,7 @@ void Channel::write(std::any msg, WriteCallback done) {
   pipeline_.write(std::move(msg), std::move(done));
 }
 void Channel::flush() {
-  if (!loop_.in_loop()) {
-    loop_.post([self = shared_from_this()] { self->flush(); });
-    return;
-  }
+  if (post_if_off_loop([](Channel& c) { c.flush(); })) return;
   pipeline_.flush();
 }
 void Channel::write_and_flush(std::any msg, WriteCallback done) {
@@ -93,34 +98,22 @@ void Channel::write_and_flush(std::any msg, WriteCallback done) {
   pipeline_.flush();
 }
 void Channel::read() {
-  if (!loop_.in_loop()) {
-    loop_.post([self = shared_from_this()] { self->read(); });
-    return;
-  }
+  if (post_if_off_loop([](Channel& c) { c.read(); })) return;
   pipeline_.read();
 }
 void Channel::close(CloseReason reason) {
-  if (!loop_.in_loop()) {
-    loop_.post([self = shared_from_this(), reason] { self->close(reason); });
-    return;
-  }
+  if (post_if_off_loop([reason](Channel& c) { c.close(reason); })) return;
   pipeline_.close(reason);
 }
 void Channel::shutdown_output() {
-  if (!loop_.in_loop()) {
-    loop_.post([self = shared_from_this()] { self->shutdown_output(); });
-    return;
-  }
+  if (post_if_off_loop([](Channel& c) { c.shutdown_output(); })) return;
   if (state_ != ChannelState::Active || !socket_) return;
   head_flush();
   socket_->shutdown_output();
 }
 
 void Channel::abort(CloseReason reason) {
-  if (!loop_.in_loop()) {
-    loop_.post([self = shared_from_this(), reason] { self->abort(reason); });
-    return;
-  }
+  if (post_if_off_loop([reason](Channel& c) { c.abort(reason); })) return;
   if (state_ == ChannelState::Closed) return;
   abort_on_close_ = true;
   pipeline_.close(reason);

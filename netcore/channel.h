@@ -107,6 +107,11 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   Channel(EventLoop& loop, std::shared_ptr<Socket> socket, ConnectionLedger& ledger, Side side,
           ChannelOptions options);
 
+  // Called off the channel's loop: posts `call(*this)` there and returns
+  // true; on the loop: false (the caller goes on).
+  template <typename Call>
+  bool post_if_off_loop(Call call);
+
   // SocketHandler.
   void on_data(Bytes data) override;
   void on_peer_fin() override;

@@ -145,6 +145,25 @@ std::shared_ptr<Acceptor> start_server(nasio::AsioTransport& t, ConnectionLedger
       o);
 }
 
+// A child that echoes (start_server's `more`).
+void echo_child(Channel& ch, const std::shared_ptr<ChildRecord>&) {
+  ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
+}
+
+// A plain blocking client socket connected to 127.0.0.1:port (the
+// connect's result is not checked: a full accept queue is part of the
+// load), or -1.
+int blocking_connect(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  return fd;
+}
+
 // Clients on the transport's own loop (the test's thread): `n` connections,
 // each with `init`.
 std::vector<std::shared_ptr<Channel>> connect_clients(nasio::AsioTransport& t, ConnectionLedger& ledger,
@@ -181,9 +200,7 @@ TEST(EventLoopGroup, ChildrenGoRoundRobinAndEveryEventRunsOnTheirLoop) {
     ConnectionLedger server_ledger, client_ledger;
     Records records;
     nasio::AsioTransport t(nasio::AsioTransportOptions{workers});
-    auto server = start_server(t, server_ledger, records, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
-      ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
-    });
+    auto server = start_server(t, server_ledger, records, echo_child);
     std::atomic<std::size_t> echoed{0};
     class Count final : public Handler {
      public:
@@ -246,9 +263,7 @@ TEST(EventLoopGroup, ClientConnectsGoRoundRobinOverTheWorkersWhenAsked) {
     ConnectionLedger server_ledger, client_ledger;
     Records servers, clients_seen;
     nasio::AsioTransport t(opts);
-    auto server = start_server(t, server_ledger, servers, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
-      ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
-    });
+    auto server = start_server(t, server_ledger, servers, echo_child);
     std::atomic<std::size_t> echoed{0};
     class Count final : public Handler {
      public:
@@ -512,21 +527,14 @@ TEST(EventLoopGroup, AChildAcceptedAsTheServerClosesIsInTheLedgerOrClosed) {
     ConnectionLedger ledger;
     Records records;
     nasio::AsioTransport t(nasio::AsioTransportOptions{4});
-    auto server = start_server(t, ledger, records, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
-      ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
-    });
+    auto server = start_server(t, ledger, records, echo_child);
     const std::uint16_t port = server->local_address().port;
     std::atomic<bool> stop{false};
     std::vector<int> fds;
     std::thread client([&] {
       for (int i = 0; i < 400 && !stop; ++i) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        const int fd = blocking_connect(port);
         if (fd < 0) break;
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
         fds.push_back(fd);
       }
     });
@@ -560,20 +568,13 @@ TEST(EventLoopGroup, AcceptWhileTheWorkersShutDownLeaksNothing) {
     ConnectionLedger ledger;
     Records records;
     auto t = std::make_unique<nasio::AsioTransport>(nasio::AsioTransportOptions{2});
-    auto server = start_server(*t, ledger, records, [](Channel& ch, const std::shared_ptr<ChildRecord>&) {
-      ch.pipeline().add_last("echo", std::make_shared<EchoHandler>());
-    });
+    auto server = start_server(*t, ledger, records, echo_child);
     port = server->local_address().port;
     std::atomic<bool> stop{false};
     std::thread client([&] {
       for (int i = 0; i < 200 && !stop; ++i) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        const int fd = blocking_connect(port);
         if (fd < 0) break;
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
         std::lock_guard<std::mutex> lock(fds_mu);
         client_fds.push_back(fd);
         std::this_thread::sleep_for(std::chrono::microseconds(500));
