@@ -287,8 +287,13 @@ std::vector<TransportKind> runnable(const Scenario& s, const RunSelection& sel, 
     if (i < s.faults.size())
       errorf("%s:%d:%d: faults[%zu].kind: %s on the real transport %s; run as root, or with --transport sim\n", s.file.c_str(),
              s.faults[i].pos.line, s.faults[i].pos.column, i, to_string(s.faults[i].kind), why.c_str());
-    else
+    else if (sel.netns)
       errorf("--netns %s\n", why.c_str());
+    else
+      errorf("%s:%d:%d: server: keepalive, user_timeout and tcp.sysctl on the real transport %s (they are the "
+             "kernel's own timers, set in a network namespace of the run's own); run as root, or with --transport "
+             "sim\n",
+             s.file.c_str(), s.server.pos.line, s.server.pos.column, why.c_str());
     bad = true;
   }
   return out;

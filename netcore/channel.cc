@@ -42,6 +42,8 @@ Address Channel::remote_address() const { return socket_ ? socket_->remote_addre
 
 void Channel::activate() {
   if (state_ != ChannelState::Created) throw std::logic_error("channel activated twice");
+  // First: a value the stack refuses throws before anything is registered.
+  if (socket_ && options_.tcp.any()) socket_->set_tcp_options(options_.tcp);
   state_ = ChannelState::Active;
   self_ = shared_from_this();
   id_ = ledger_.open(side_, socket_ ? socket_->id() : 0, local_address(), remote_address(),
@@ -70,6 +72,11 @@ void Channel::set_auto_read(bool on) {
   options_.auto_read = on;
   if (state_ != ChannelState::Active || !socket_) return;
   socket_->set_reading(on || read_pending_);
+}
+
+void Channel::set_tcp_options(const TcpOptions& options) {
+  if (socket_ && state_ == ChannelState::Active) socket_->set_tcp_options(options);
+  options_.tcp = options;
 }
 
 void Channel::write(std::any msg, WriteCallback done) {

@@ -31,6 +31,10 @@ struct ChannelOptions {
   bool allow_half_closure = false;
   /// Free text stored in the ledger entry.
   std::string label;
+  /// SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT, TCP_USER_TIMEOUT (Netty's
+  /// ChannelOption / childOption), set on the socket when the channel
+  /// becomes active. Nothing set: the socket is left as the stack made it.
+  TcpOptions tcp;
 };
 
 enum class ChannelState { Created, Active, Closed };
@@ -69,6 +73,10 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
 
   bool auto_read() const { return options_.auto_read; }
   void set_auto_read(bool on);
+  /// Sets keepalive and the user timeout on the open socket (see
+  /// TcpOptions); throws std::invalid_argument for a value Linux refuses.
+  /// Loop thread only.
+  void set_tcp_options(const TcpOptions& options);
 
   // Outbound operations from the tail of the pipeline. Called from another
   // thread (another loop of an EventLoopGroup), each is posted to this

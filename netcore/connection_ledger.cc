@@ -16,6 +16,8 @@ const char* to_string(CloseReason r) {
     case CloseReason::TimedOut: return "timed-out";
     case CloseReason::Error: return "error";
     case CloseReason::Aborted: return "aborted";
+    case CloseReason::Keepalive: return "keepalive";
+    case CloseReason::UserTimeout: return "user-timeout";
   }
   return "?";
 }
@@ -24,6 +26,8 @@ CloseReason close_reason_for(SocketError e) {
   switch (e) {
     case SocketError::Reset: return CloseReason::Reset;
     case SocketError::TimedOut: return CloseReason::TimedOut;
+    case SocketError::KeepaliveTimedOut: return CloseReason::Keepalive;
+    case SocketError::UserTimedOut: return CloseReason::UserTimeout;
     default: return CloseReason::Error;
   }
 }

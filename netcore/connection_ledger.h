@@ -31,6 +31,8 @@ enum class CloseReason {
   TimedOut,       // the TCP stack gave up (retransmissions exhausted)
   Error,          // any other transport error
   Aborted,        // closed by its own side with RST (Channel::abort)
+  Keepalive,      // SO_KEEPALIVE's probes went unanswered (TcpOptions)
+  UserTimeout,    // TCP_USER_TIMEOUT expired on unacknowledged data (TcpOptions)
 };
 const char* to_string(CloseReason r);
 CloseReason close_reason_for(SocketError e);

@@ -112,6 +112,29 @@ void Transport::connect_from(const std::string& source_host, const Address& to, 
   });
 }
 
+std::string tcp_options_error(const TcpOptions& o) {
+  using std::chrono::seconds;
+  auto whole_seconds = [](Duration d, const char* what) -> std::string {
+    if (d % seconds(1) != Duration::zero()) return std::string(what) + " must be whole seconds (the socket option is in seconds)";
+    if (d < seconds(1) || d > seconds(32767)) return std::string(what) + " must be 1 s to 32767 s";
+    return {};
+  };
+  if (o.keep_idle) {
+    auto e = whole_seconds(*o.keep_idle, "keepalive idle (TCP_KEEPIDLE)");
+    if (!e.empty()) return e;
+  }
+  if (o.keep_interval) {
+    auto e = whole_seconds(*o.keep_interval, "keepalive interval (TCP_KEEPINTVL)");
+    if (!e.empty()) return e;
+  }
+  if (o.keep_count && (*o.keep_count < 1 || *o.keep_count > 127)) return "keepalive count (TCP_KEEPCNT) must be 1 to 127";
+  if (o.user_timeout < Duration::zero()) return "user timeout (TCP_USER_TIMEOUT) must not be negative";
+  if (o.user_timeout % std::chrono::milliseconds(1) != Duration::zero())
+    return "user timeout (TCP_USER_TIMEOUT) must be whole milliseconds";
+  if (o.user_timeout > std::chrono::milliseconds(INT32_MAX)) return "user timeout (TCP_USER_TIMEOUT) is too large";
+  return {};
+}
+
 const char* to_string(SocketError e) {
   switch (e) {
     case SocketError::None: return "none";
@@ -121,6 +144,8 @@ const char* to_string(SocketError e) {
     case SocketError::Unreachable: return "unreachable";
     case SocketError::Other: return "other";
     case SocketError::Cancelled: return "cancelled";
+    case SocketError::KeepaliveTimedOut: return "keepalive-timed-out";
+    case SocketError::UserTimedOut: return "user-timed-out";
   }
   return "?";
 }

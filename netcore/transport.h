@@ -107,6 +107,8 @@ enum class SocketError {
   Unreachable,
   Other,
   Cancelled,  // connect: ended by its ConnectCanceller before it completed
+  KeepaliveTimedOut,  // SO_KEEPALIVE: the probes went unanswered (Linux: ETIMEDOUT)
+  UserTimedOut,       // TCP_USER_TIMEOUT: data stayed unacknowledged too long (ETIMEDOUT)
 };
 const char* to_string(SocketError e);
 
@@ -123,6 +125,27 @@ class SocketHandler {
 };
 
 using WriteCallback = std::function<void(SocketError)>;
+
+/// Per-connection TCP options, as Netty sets them with
+/// ChannelOption.SO_KEEPALIVE and EpollChannelOption.TCP_KEEPIDLE,
+/// TCP_KEEPINTVL, TCP_KEEPCNT and TCP_USER_TIMEOUT. Asio sets them with
+/// setsockopt; the sim's TCP implements them (sim/cf_tcp_socket.h). A
+/// connection they end fails with SocketError::KeepaliveTimedOut or
+/// UserTimedOut, closing its channel with reason `keepalive` or
+/// `user-timeout`.
+struct TcpOptions {
+  bool keepalive = false;                 // SO_KEEPALIVE
+  std::optional<Duration> keep_idle;      // TCP_KEEPIDLE; unset: net.ipv4.tcp_keepalive_time
+  std::optional<Duration> keep_interval;  // TCP_KEEPINTVL; unset: net.ipv4.tcp_keepalive_intvl
+  std::optional<int> keep_count;          // TCP_KEEPCNT; unset: net.ipv4.tcp_keepalive_probes
+  Duration user_timeout{};                // TCP_USER_TIMEOUT; zero: off
+  /// Anything to set at all?
+  bool any() const { return keepalive || user_timeout.count() > 0; }
+};
+/// Why Linux's setsockopt would refuse `o` (EINVAL): keepalive idle and
+/// interval in whole seconds from 1 to 32767, count 1 to 127, the user
+/// timeout in whole milliseconds, not negative. Empty: acceptable.
+std::string tcp_options_error(const TcpOptions& o);
 
 /// One TCP connection as the transport sees it.
 class Socket {
@@ -149,6 +172,9 @@ class Socket {
   virtual bool is_open() const = 0;
   virtual Address local_address() const = 0;
   virtual Address remote_address() const = 0;
+  /// Sets keepalive and the user timeout (see TcpOptions). Throws
+  /// std::system_error when the stack refuses a value.
+  virtual void set_tcp_options(const TcpOptions& options) = 0;
 };
 
 class Listener {

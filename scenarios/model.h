@@ -17,6 +17,7 @@
 
 #include "connfail/netcore/transport.h"
 #include "connfail/scenarios/options.h"
+#include "connfail/sim/tcp_profile.h"
 
 namespace connfail::scenarios {
 
@@ -41,6 +42,9 @@ struct ServerSpec {
   /// on asio: N worker loops, each on its own thread, children assigned
   /// round-robin (Netty's EventLoopGroup); on sim the one scheduler.
   int loops = 1;
+  /// server.keepalive / server.user_timeout: set on every accepted child
+  /// (Netty's childOption SO_KEEPALIVE, TCP_KEEPIDLE..., TCP_USER_TIMEOUT).
+  netcore::TcpOptions tcp;
   SourcePos pos;                    // of `kind` in its file
 
   /// A spec of `kind` with its default options (the kind must be
@@ -70,6 +74,8 @@ struct ClientGroup {
   CloseStyle close = CloseStyle::None;
   Duration close_at{};
   Duration connect_timeout = std::chrono::seconds(10);
+  /// keepalive / user_timeout of the group's client sockets.
+  netcore::TcpOptions tcp;
   SourcePos pos;  // of the group in its file
 
   /// A group of `behaviour` with its default options (throws
@@ -180,6 +186,9 @@ struct Scenario {
   /// Sim link parameters (every client link, and the backend link).
   std::string link_rate = "100Mbps";
   Duration link_delay = std::chrono::milliseconds(1);
+  /// tcp.profile and tcp.sysctl: which TCP the sim imitates and the Linux
+  /// sysctls it (and, in its network namespace, the real transport) uses.
+  connfail::sim::TcpProfile tcp;
   ServerSpec server;
   std::vector<ClientGroup> clients;
   std::vector<Fault> faults;

@@ -117,7 +117,8 @@ const std::vector<std::string>& close_reason_names() {
     std::vector<std::string> out;
     for (CloseReason r : {CloseReason::Normal, CloseReason::PeerClosed, CloseReason::Reset, CloseReason::Idle,
                           CloseReason::Exception, CloseReason::AcceptFailure, CloseReason::WriteError,
-                          CloseReason::TimedOut, CloseReason::Error, CloseReason::Aborted})
+                          CloseReason::TimedOut, CloseReason::Error, CloseReason::Aborted, CloseReason::Keepalive,
+                          CloseReason::UserTimeout})
       out.emplace_back(netcore::to_string(r));
     out.emplace_back("open");  // still open at the verdict
     return out;
@@ -163,7 +164,7 @@ std::vector<std::string> all_fault_fields() {
 const std::vector<std::string>& top_keys() {
   static const std::vector<std::string> v = {"name",     "description", "transports", "seeds", "seed",
                                            "duration", "quiesce",     "time_scale", "link",  "server",
-                                           "clients",  "faults",      "expect"};
+                                           "clients",  "faults",      "expect",     "tcp"};
   return v;
 }
 const std::vector<std::string>& link_keys() {
@@ -171,12 +172,14 @@ const std::vector<std::string>& link_keys() {
   return v;
 }
 const std::vector<std::string>& server_keys() {
-  static const std::vector<std::string> v = {"kind", "options", "backlog", "accept_error_backoff", "loops"};
+  static const std::vector<std::string> v = {"kind",  "options",   "backlog", "accept_error_backoff",
+                                             "loops", "keepalive", "user_timeout"};
   return v;
 }
 const std::vector<std::string>& client_keys() {
   static const std::vector<std::string> v = {"name",      "count",   "hosts", "start",          "spacing",
-                                              "behaviour", "options", "close", "connect_timeout"};
+                                              "behaviour", "options", "close", "connect_timeout",
+                                              "keepalive", "user_timeout"};
   return v;
 }
 // Keys that were fields of the server or of a client group before kinds and
@@ -188,6 +191,14 @@ const std::vector<std::string>& server_option_keys() {
 const std::vector<std::string>& client_option_keys() {
   static const std::vector<std::string> v = {"heartbeat_interval", "client_idle", "request_size",
                                                     "request_every", "reconnect"};
+  return v;
+}
+const std::vector<std::string>& tcp_keys() {
+  static const std::vector<std::string> v = {"profile", "sysctl"};
+  return v;
+}
+const std::vector<std::string>& keepalive_keys() {
+  static const std::vector<std::string> v = {"idle", "interval", "count"};
   return v;
 }
 const std::vector<std::string>& close_keys() {
@@ -318,6 +329,7 @@ class Parser {
       if (auto d = read_number(c_, it->value, 0.0, 10.0, true, false)) s.time_scale = *d;
 
     if (const Item* it = top.get("link")) parse_link(it->value, s);
+    if (const Item* it = top.get("tcp")) parse_tcp(it->value, s);
 
     if (const Item* it = top.get("server"))
       parse_server(it->value, s);
@@ -332,6 +344,7 @@ class Parser {
     if (const Item* it = top.get("faults")) parse_faults(it->value, s);
     if (const Item* it = top.get("expect")) parse_expect(it->value, s);
     if (c_.errors.empty()) check_timeline(s);
+    check_kernel_timers(s);
   }
 
  private:
@@ -398,7 +411,9 @@ class Parser {
                  "no client group reconnects (none of their behaviours has a reconnect policy), so this checks "
                  "nothing: use a reconnecting behaviour (e.g. reconnecting) or remove it");
     }
-    if (s.expect.half_open_reaped_within_grace && server_reader_idle_) {
+    if (s.expect.half_open_reaped_within_grace && (server_reader_idle_ || server_keepalive_)) {
+      // With keepalive alone the grace is the whole allowance.
+      const Duration idle = server_reader_idle_.value_or(Duration::zero());
       // Every moment a host vanishes, and the deadline it sets.
       std::vector<std::pair<Duration, std::string>> vanish;
       for (const auto& g : s.clients)
@@ -406,17 +421,37 @@ class Parser {
       for (const auto& f : s.faults)
         if (f.kind == FaultKind::HalfOpen) vanish.emplace_back(f.at, "the half-open fault");
       for (const auto& [t, what] : vanish) {
-        const Duration deadline = t + *server_reader_idle_ + *s.expect.half_open_reaped_within_grace;
+        const Duration deadline = t + idle + *s.expect.half_open_reaped_within_grace;
         if (deadline <= verdict) continue;
         c_.error(at("expect.half_open_reaped_within_grace"), "expect.half_open_reaped_within_grace",
                  "a half-open peer (" + what + ", gone at " + format_duration(t) + ") is due to be reaped by " +
-                     format_duration(deadline) + " (+ reader idle " + format_duration(*server_reader_idle_) +
+                     format_duration(deadline) + " (+ reader idle " + format_duration(idle) +
                      " + grace " + format_duration(*s.expect.half_open_reaped_within_grace) +
                      "), after the verdict at " + v_text + ": the check could not be judged; raise quiesce to at least " +
                      format_duration(deadline - s.duration));
         break;
       }
     }
+  }
+
+  // Keepalive, the user timeout and sysctls are the kernel's own timers on
+  // the real transport: time_scale cannot stretch them.
+  void check_kernel_timers(const Scenario& s) {
+    if (s.tcp.kind == connfail::sim::TcpProfileKind::Ns3) {
+      bool any = s.server.tcp.any();
+      for (const auto& g : s.clients) any = any || g.tcp.any();
+      if (any)
+        c_.error(at("tcp.profile", {1, 1}), "tcp.profile",
+                 "keepalive and user_timeout need the linux profile: ns-3 3.37's TCP (profile ns3) has neither");
+    }
+    const bool asio = std::find(s.transports.begin(), s.transports.end(), TransportKind::Asio) != s.transports.end();
+    if (!asio || s.time_scale == 1.0) return;
+    bool any = s.server.tcp.any() || !s.tcp.sysctl.empty();
+    for (const auto& g : s.clients) any = any || g.tcp.any();
+    if (any)
+      c_.error(at("time_scale", {1, 1}), "time_scale",
+               "keepalive, user_timeout and tcp.sysctl are kernel timers on the real transport, which time_scale "
+               "cannot stretch: use time_scale 1 with them (or run on sim only)");
   }
 
   // What the transports can build (ns-3 aborts the process on an address
@@ -548,6 +583,80 @@ class Parser {
     }
     if (const Item* it = m.get("delay"))
       if (auto d = read_duration(c_, it->value)) s.link_delay = *d;
+  }
+
+  // ----------------------------------------------------------------- tcp
+
+  void parse_tcp(const Value& v, Scenario& s) {
+    MapView m(c_, v);
+    if (!m.ok()) return;
+    m.check_keys(c_, tcp_keys(), "tcp");
+    if (const Item* it = m.get("profile")) {
+      if (auto p = read_string(c_, it->value)) {
+        if (auto k = connfail::sim::tcp_profile_from_string(*p))
+          s.tcp.kind = *k;
+        else
+          c_.error(it->value, "unknown TCP profile '" + *p + "': linux (the default) or ns3");
+      }
+    }
+    const Item* sys = m.get("sysctl");
+    if (sys == nullptr) return;
+    MapView sm(c_, sys->value);
+    if (!sm.ok()) return;
+    std::vector<std::string> names;
+    for (const auto& t : connfail::sim::tcp_sysctls()) names.push_back(t.name);
+    for (const auto& item : sm.items()) {
+      const connfail::sim::TcpSysctl* t = connfail::sim::find_tcp_sysctl(item.key);
+      if (t == nullptr) {
+        c_.error(item.key_loc, item.value.path,
+                 "unknown sysctl '" + item.key + "'" + sm.suggest(item.key, names) + "; the sim models: " + join(names));
+        continue;
+      }
+      if (s.tcp.kind == connfail::sim::TcpProfileKind::Ns3) {
+        c_.error(item.key_loc, item.value.path,
+                 "'" + item.key + "' applies to the linux profile; tcp.profile ns3 is ns-3 3.37's own TCP, which "
+                 "has no such setting");
+        continue;
+      }
+      if (auto n = read_int(c_, item.value, t->min, t->max)) s.tcp.sysctl[item.key] = *n;
+    }
+  }
+
+  // server.keepalive / server.user_timeout, or a client group's.
+  void parse_tcp_options(const MapView& m, netcore::TcpOptions& o) {
+    if (const Item* it = m.get("keepalive")) {
+      if (it->value.node->IsScalar()) {
+        if (auto b = read_bool(c_, it->value)) o.keepalive = *b;
+      } else {
+        MapView km(c_, it->value);
+        if (km.ok()) {
+          o.keepalive = true;
+          km.check_keys(c_, keepalive_keys(), "keepalive (true, false, or a map of idle, interval, count)");
+          auto whole = [&](const Item* k, std::optional<Duration>& out) {
+            if (k == nullptr) return;
+            auto d = read_duration(c_, k->value, true);
+            if (!d) return;
+            if (*d % std::chrono::seconds(1) != Duration::zero() || *d > std::chrono::seconds(32767))
+              c_.error(k->value, "whole seconds from 1s to 32767s (the socket option is in seconds), got " +
+                                     format_duration(*d));
+            else
+              out = *d;
+          };
+          whole(km.get("idle"), o.keep_idle);
+          whole(km.get("interval"), o.keep_interval);
+          if (const Item* k = km.get("count"))
+            if (auto n = read_int(c_, k->value, 1, 127)) o.keep_count = static_cast<int>(*n);
+        }
+      }
+    }
+    if (const Item* it = m.get("user_timeout")) {
+      if (auto d = read_duration(c_, it->value)) {
+        if (*d % std::chrono::milliseconds(1) != Duration::zero() || *d > std::chrono::milliseconds(INT32_MAX))
+          c_.error(it->value, "whole milliseconds (the socket option is in milliseconds), got " + format_duration(*d));
+        else
+          o.user_timeout = *d;
+      }
+    }
   }
 
   // ------------------------------------------------------------- options
@@ -749,6 +858,8 @@ class Parser {
     const Item* loops_item = m.get("loops");
     if (loops_item)
       if (auto n = read_int(c_, loops_item->value, 1, kMaxServerLoops)) srv.loops = static_cast<int>(*n);
+    parse_tcp_options(m, srv.tcp);
+    server_keepalive_ = srv.tcp.keepalive;
     if (entry == nullptr) return;
     const std::string opath = join_path(m.path(), "options");
     const std::size_t before = c_.errors.size();
@@ -763,6 +874,12 @@ class Parser {
       if (plan.external && srv.loops > 1)
         c_.error(loops_item->key_loc, join_path(m.path(), "loops"),
                  "a server process runs its own threads; loops applies to the netcore server kinds");
+      for (const char* key : {"keepalive", "user_timeout"})
+        if (const Item* it = m.get(key); it && plan.external)
+          c_.error(it->key_loc, join_path(m.path(), key),
+                   std::string("a server process sets its own socket options; ") + key +
+                       " applies to the netcore server kinds (set it in the process, e.g. Netty's "
+                       "childOption(ChannelOption.SO_KEEPALIVE, true))");
       reader_idle_ = plan.reader_idle.has_value();
       server_reader_idle_ = plan.reader_idle;
       server_ok_ = true;
@@ -863,6 +980,7 @@ class Parser {
       if (const Item* it = m.get("close")) parse_close(it->value, s, g);
       if (const Item* it = m.get("connect_timeout"))
         if (auto d = read_duration(c_, it->value, true)) g.connect_timeout = *d;
+      parse_tcp_options(m, g.tcp);
       if (entry != nullptr) {
         g.behaviour = entry->name;
         g.options = Options::defaults(entry->options);
@@ -1193,11 +1311,12 @@ class Parser {
     }
     if (const Item* it = m.get("half_open_reaped_within_grace")) {
       if (auto d = read_duration(c_, it->value)) {
-        if (server_ok_ && !reader_idle_)
+        if (server_ok_ && !reader_idle_ && !server_keepalive_)
           c_.error(it->value,
-                   "needs a server reader idle time (for the built-in kinds: server.options.idle.reader; a "
-                   "registered kind states it in its plan): a half-open peer is reaped within server reader idle "
-                   "+ this grace");
+                   "needs a server liveness check: a reader idle time (for the built-in kinds: "
+                   "server.options.idle.reader; a registered kind states it in its plan), or server.keepalive: a "
+                   "half-open peer is reaped within server reader idle + this grace (with keepalive alone: within "
+                   "this grace, which must cover keepalive's idle + interval x count)");
         else
           e.half_open_reaped_within_grace = *d;
       }
@@ -1258,6 +1377,7 @@ class Parser {
   std::set<std::string> group_names_;
   bool clients_known_ = false;
   bool reader_idle_ = false;
+  bool server_keepalive_ = false;
   std::optional<Duration> server_reader_idle_;
   bool server_ok_ = false;
 };

@@ -39,6 +39,8 @@ struct RunOptions {
 /// can): it has a fault that needs a network namespace, which this machine
 /// or user cannot make. `force_netns`: RunOptions::netns.
 std::string asio_unavailable_reason(const Scenario& s, bool force_netns = false);
+/// Whether a run of `s` on asio happens in a network namespace of its own.
+bool asio_needs_namespace(const Scenario& s);
 
 /// Runs `s` (already validated). Never throws for a scenario the parser
 /// accepted: a failure to set up (e.g. a port in use) is a finding of kind

@@ -66,6 +66,9 @@ class AsioEnv final : public RunnerEnv {
         scale_(s.time_scale),
         ns_((ensure_fd_limit(s), opts.netns || needs_namespace(s)) ? netcore::asio::NetNamespace::create_and_enter()
                                                                   : nullptr) {
+    // tcp.sysctl: the namespace's own TCP settings (the host's stay).
+    if (ns_)
+      for (const auto& [name, value] : s.tcp.sysctl) ns_->set_sysctl(name, value);
     epoch_ = t_.loop().now();
     fds_before_ = static_cast<long long>(netcore::asio::process_fd_count());
   }
@@ -265,11 +268,7 @@ class AsioEnv final : public RunnerEnv {
     ns_->set_rules(all);
   }
 
-  static bool needs_namespace(const Scenario& s) {
-    for (const auto& f : s.faults)
-      if (fault_kind_info(f.kind).asio_needs_netns) return true;
-    return false;
-  }
+  static bool needs_namespace(const Scenario& s) { return asio_needs_namespace(s); }
 
   const Scenario& s_;
   std::uint32_t seed_;
@@ -292,11 +291,20 @@ class AsioEnv final : public RunnerEnv {
 
 }  // namespace
 
-std::string asio_unavailable_reason(const Scenario& s, bool force_netns) {
-  bool needs = force_netns;
+// Packet-level faults; and keepalive, the user timeout and tcp.sysctl: the
+// kernel's own timers, which only see a vanished peer as silence when no
+// proxy's socket answers for it, and sysctls that must not touch the host.
+bool asio_needs_namespace(const Scenario& s) {
   for (const auto& f : s.faults)
-    if (fault_kind_info(f.kind).asio_needs_netns) needs = true;
-  return needs ? netcore::asio::NetNamespace::unavailable_reason() : "";
+    if (fault_kind_info(f.kind).asio_needs_netns) return true;
+  if (s.server.tcp.any() || !s.tcp.sysctl.empty()) return true;
+  for (const auto& g : s.clients)
+    if (g.tcp.any()) return true;
+  return false;
+}
+
+std::string asio_unavailable_reason(const Scenario& s, bool force_netns) {
+  return force_netns || asio_needs_namespace(s) ? netcore::asio::NetNamespace::unavailable_reason() : "";
 }
 
 std::unique_ptr<RunnerEnv> make_asio_env(const Scenario& s, const RunOptions& opts) {

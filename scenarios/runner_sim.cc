@@ -45,6 +45,7 @@ class SimEnv final : public RunnerEnv {
     sim::WorldConfig wc;
     wc.seed = opts.seed;
     wc.linear_demux = opts.linear_demux;
+    wc.tcp = s.tcp;
     int hosts = 0;
     for (const auto& g : s.clients) {
       std::vector<std::string> names;

@@ -68,6 +68,7 @@ void ServerUnderTest::start_instance() {
   o.listen.backlog = rc_.s.server.backlog;
   o.error_backoff = rc_.T(rc_.s.server.accept_error_backoff);
   o.faults = &rc_.injector;
+  o.child.tcp = rc_.s.server.tcp;  // keepalive, user_timeout (Netty's childOption)
   const AcceptLoopFactory make = plan_.accept_loop ? plan_.accept_loop : default_accept_loop;
   accept_ = make(rc_.env->server_transport(), rc_.server_ledger, instance_.child, o);
   address_ = accept_->local_address();

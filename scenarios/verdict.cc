@@ -40,6 +40,9 @@ std::string who_closed(const LedgerEntry& e) {
     case netcore::CloseReason::TimedOut: return "by the client's TCP stack giving up (retransmissions unanswered)";
     case netcore::CloseReason::Exception: return "by an exception in the client's own pipeline";
     case netcore::CloseReason::Aborted: return "by the client itself (abort)";
+    case netcore::CloseReason::Keepalive: return "by the client's TCP keepalive (its probes went unanswered)";
+    case netcore::CloseReason::UserTimeout:
+      return "by the client's TCP_USER_TIMEOUT (its data stayed unacknowledged too long)";
     default: return std::string("(") + netcore::to_string(e.reason) + ")";
   }
 }
@@ -184,8 +187,10 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       f.message = "server channel #" + std::to_string(e.id) + " " + f.connection + " to a peer of group '" +
                   sc.group + "' that vanished at " + secs(v->second) + " was " +
                   (e.closed_at ? "closed only at " + secs(closed) : std::string("never closed")) +
-                  "; the deadline was " + secs(deadline) + " (reader idle " + format_duration(reader_idle) +
-                  " + grace " + format_duration(*x.half_open_reaped_within_grace) + ")";
+                  "; the deadline was " + secs(deadline) +
+                  (in.server_reader_idle ? " (reader idle " + format_duration(reader_idle) + " + grace "
+                                         : std::string(" (no reader idle: keepalive's; grace ")) +
+                  format_duration(*x.half_open_reaped_within_grace) + ")";
       f.history = entry_history(e, scale);
       f.faults_seen = faults_for(sc.group);
       out.push_back(std::move(f));

@@ -197,6 +197,7 @@ void Workload::connect(ClientRt& c) {
   ClientRt* cp = &c;
   ChannelOptions co;
   co.label = g.name;
+  co.tcp = g.tcp;
   connect_channel(rc_.env->client_transport(c.group, c.index), rc_.client_ledger,
                   rc_.env->client_connect_address(c.group, server_), rc_.T(g.connect_timeout), init, co,
                   [this, cp, stats](std::shared_ptr<Channel> ch, SocketError e) {

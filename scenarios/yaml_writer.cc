@@ -66,6 +66,16 @@ class Writer {
       if (s.link_delay != d.link_delay) kv("delay", format_duration(s.link_delay));
       out_ << YAML::EndMap;
     }
+    if (!(s.tcp == d.tcp)) {
+      out_ << YAML::Key << "tcp" << YAML::Value << YAML::BeginMap;
+      if (s.tcp.kind != d.tcp.kind) kv("profile", connfail::sim::to_string(s.tcp.kind));
+      if (!s.tcp.sysctl.empty()) {
+        out_ << YAML::Key << "sysctl" << YAML::Value << YAML::BeginMap;
+        for (const auto& [name, value] : s.tcp.sysctl) out_ << YAML::Key << name << YAML::Value << value;
+        out_ << YAML::EndMap;
+      }
+      out_ << YAML::EndMap;
+    }
     server(s.server);
     out_ << YAML::Key << "clients" << YAML::Value << YAML::BeginSeq;
     for (const auto& g : s.clients) group(g);
@@ -161,6 +171,7 @@ class Writer {
     if (srv.backlog != d.backlog) kv_int("backlog", srv.backlog);
     if (srv.accept_error_backoff != d.accept_error_backoff) kv_dur("accept_error_backoff", srv.accept_error_backoff);
     if (srv.loops != d.loops) kv_int("loops", srv.loops);
+    tcp_options(srv.tcp);
     const ServerKindEntry* e = Registry::global().server(srv.kind);
     options(e ? &e->options : nullptr, srv.options);
     out_ << YAML::EndMap;
@@ -184,7 +195,21 @@ class Writer {
       out_ << YAML::EndMap;
     }
     if (g.connect_timeout != d.connect_timeout) kv_dur("connect_timeout", g.connect_timeout);
+    tcp_options(g.tcp);
     out_ << YAML::EndMap;
+  }
+
+  void tcp_options(const netcore::TcpOptions& o) {
+    if (o.keepalive && (o.keep_idle || o.keep_interval || o.keep_count)) {
+      out_ << YAML::Key << "keepalive" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      if (o.keep_idle) kv_dur("idle", *o.keep_idle);
+      if (o.keep_interval) kv_dur("interval", *o.keep_interval);
+      if (o.keep_count) kv_int("count", *o.keep_count);
+      out_ << YAML::EndMap;
+    } else if (o.keepalive) {
+      out_ << YAML::Key << "keepalive" << YAML::Value << true;
+    }
+    if (o.user_timeout > Duration::zero()) kv_dur("user_timeout", o.user_timeout);
   }
 
   void fault(const Fault& f) {

@@ -14,6 +14,7 @@
 #include <ns3/tcp-congestion-ops.h>
 #include <ns3/tcp-recovery-ops.h>
 #include <ns3/tcp-rx-buffer.h>
+#include <ns3/tcp-tx-buffer.h>
 #include <ns3/uinteger.h>
 
 namespace connfail::sim {
@@ -23,6 +24,9 @@ NS_OBJECT_ENSURE_REGISTERED(CfTcpSocket);
 namespace {
 CfTcpSocket::StateObserver g_observer;
 uint64_t g_next_serial = 1;
+TcpProfile g_profile;
+
+bool linux_profile() { return g_profile.kind == TcpProfileKind::Linux; }
 
 netcore::Address address_of(const ns3::Address& a) {
   if (!ns3::InetSocketAddress::IsMatchingType(a)) return {};
@@ -34,6 +38,8 @@ netcore::Address address_of(const ns3::Address& a) {
 }  // namespace
 
 void CfTcpSocket::SetStateObserver(StateObserver observer) { g_observer = std::move(observer); }
+void CfTcpSocket::SetProfile(const TcpProfile& profile) { g_profile = profile; }
+const TcpProfile& CfTcpSocket::Profile() { return g_profile; }
 void CfTcpSocket::ResetSerials() { g_next_serial = 1; }
 
 ns3::TypeId CfTcpSocket::GetTypeId() {
@@ -50,10 +56,15 @@ CfTcpSocket::CfTcpSocket(const CfTcpSocket& other) : ns3::TcpSocketBase(other), 
   // A forked child belongs to nobody until the listener adopts it.
   owner_id = 0;
   is_listener = false;
+  // Linux: a half-made connection sends its SYN-ACK 1 + tcp_synack_retries
+  // times (the listener's ConnCount is for SYNs: tcp_syn_retries).
+  if (linux_profile()) m_synRetries = static_cast<uint32_t>(g_profile.get("net.ipv4.tcp_synack_retries")) + 1;
   HookState();
 }
 
 CfTcpSocket::~CfTcpSocket() {
+  m_keepaliveEvent.Cancel();
+  m_finWait2Event.Cancel();
   if (m_indexed && m_demux) m_demux->Unindex(m_indexKey, this);
   if (m_listenPort >= 0 && m_demux) m_demux->UnregisterListener(static_cast<uint16_t>(m_listenPort), this);
 }
@@ -100,6 +111,11 @@ void CfTcpSocket::HookState() {
 
 void CfTcpSocket::OnState(ns3::TcpSocket::TcpStates_t from, ns3::TcpSocket::TcpStates_t to) {
   m_stateSince = ns3::Simulator::Now();
+  if (to == FIN_WAIT_2 && m_appClosed) ArmFinWait2();
+  if (to == CLOSED || to == TIME_WAIT) {
+    m_keepaliveEvent.Cancel();
+    m_finWait2Event.Cancel();
+  }
   ns3::Address a;
   if (GetSockName(a) == 0) m_local = address_of(a);
   if (GetPeerName(a) == 0) m_peer = address_of(a);
@@ -153,6 +169,23 @@ void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& 
   ns3::TcpHeader h;
   packet->PeekHeader(h);
   const uint8_t flags = h.GetFlags();
+  // Anything from the peer answers the keepalive probes (Linux: tcp_ack
+  // clears icsk_probes_out; keepalive idles from the last segment received).
+  m_lastRcv = ns3::Simulator::Now();
+  m_probesOut = 0;
+  // A keepalive probe (an ACK one below RCV.NXT, no data): Linux answers it
+  // with an ACK, as it does any out-of-window segment; ns-3 3.37 takes it
+  // for a plain ACK and sends nothing, so the prober would give up on a
+  // live peer.
+  if (flags == ns3::TcpHeader::ACK && packet->GetSize() == h.GetSerializedSize() &&
+      h.GetSequenceNumber() + ns3::SequenceNumber32(1) == RcvNxt()) {
+    const auto st = m_state.Get();
+    if (st == ESTABLISHED || st == CLOSE_WAIT || st == FIN_WAIT_1 || st == FIN_WAIT_2 || st == CLOSING ||
+        st == LAST_ACK) {
+      SendEmptyPacket(ns3::TcpHeader::ACK);
+      return;
+    }
+  }
   const bool ack_only = (flags & ns3::TcpHeader::ACK) && !(flags & (ns3::TcpHeader::SYN | ns3::TcpHeader::RST));
   // The accept queue is full: the ACK completing this handshake is dropped
   // (see accept_gate); the SYN-ACK retransmission timer keeps running.
@@ -311,8 +344,105 @@ int CfTcpSocket::Close() {
   if (!m_appClosed) {
     m_appClosed = true;
     m_appClosedAt = ns3::Simulator::Now();
+    if (m_state.Get() == FIN_WAIT_2) ArmFinWait2();  // shut down first, closed now
   }
   return ns3::TcpSocketBase::Close();
+}
+
+// Linux (tcp_close, tcp_rcv_state_process): a FIN_WAIT_2 socket nobody
+// holds any more lives tcp_fin_timeout, counted from the later of the
+// close and entering FIN_WAIT_2, then disappears without a segment sent.
+// ns-3 3.37 keeps it until the peer's FIN, forever if the peer vanished.
+void CfTcpSocket::ArmFinWait2() {
+  if (!linux_profile() || m_finWait2Event.IsRunning()) return;
+  const ns3::Time t = ns3::Seconds(static_cast<double>(g_profile.get("net.ipv4.tcp_fin_timeout")));
+  m_finWait2Event = ns3::Simulator::Schedule(t, [this] {
+    const ns3::Ptr<CfTcpSocket> self(this);  // leaving the socket list may drop the last reference
+    if (m_state.Get() == FIN_WAIT_2) CloseAndNotify();
+  });
+}
+
+void CfTcpSocket::SetTcpOptions(const netcore::TcpOptions& o) {
+  // ns-3 3.37 has neither keepalive nor a user timeout: the ns3 profile
+  // keeps it so (the differential tests show what that misses).
+  if (!linux_profile()) return;
+  auto secs = [](std::int64_t s) { return ns3::Seconds(static_cast<double>(s)); };
+  auto ns = [](netcore::Duration d) { return ns3::NanoSeconds(d.count()); };
+  m_keepalive = o.keepalive;
+  m_keepIdle = o.keep_idle ? ns(*o.keep_idle) : secs(g_profile.get("net.ipv4.tcp_keepalive_time"));
+  m_keepIntvl = o.keep_interval ? ns(*o.keep_interval) : secs(g_profile.get("net.ipv4.tcp_keepalive_intvl"));
+  m_keepCnt = o.keep_count ? static_cast<uint32_t>(*o.keep_count)
+                           : static_cast<uint32_t>(g_profile.get("net.ipv4.tcp_keepalive_probes"));
+  m_userTimeout = ns(o.user_timeout);
+  if (m_userTimeout.IsStrictlyPositive()) {
+    // The user timeout replaces the retry count (tcp_write_timeout): give
+    // up by time only (see ReTxTimeout).
+    m_dataRetries = 1u << 20;
+    m_dataRetrCount = m_dataRetries;
+  }
+  m_keepaliveEvent.Cancel();
+  // setsockopt(SO_KEEPALIVE) arms the timer a full idle time from now
+  // (inet_csk_reset_keepalive_timer(sk, keepalive_time_when(tp))).
+  if (m_keepalive) {
+    if (m_lastRcv.IsZero()) m_lastRcv = ns3::Simulator::Now();
+    ArmKeepalive(m_keepIdle);
+  }
+}
+
+void CfTcpSocket::ArmKeepalive(ns3::Time in) {
+  m_keepaliveEvent.Cancel();
+  m_keepaliveEvent = ns3::Simulator::Schedule(in, &CfTcpSocket::KeepaliveTimer, this);
+}
+
+// tcp_keepalive_timer (net/ipv4/tcp_timer.c), Linux 6.x.
+void CfTcpSocket::KeepaliveTimer() {
+  if (!m_keepalive || m_endPoint == nullptr) return;
+  const auto st = m_state.Get();
+  if (st == CLOSED || st == LISTEN || st == TIME_WAIT) return;
+  if (st == SYN_SENT || st == SYN_RCVD) {
+    ArmKeepalive(m_keepIdle);
+    return;
+  }
+  // Data in flight or waiting: that is the retransmission timer's business.
+  if (m_tcb->m_highTxMark > m_txBuffer->HeadSequence() ||
+      m_txBuffer->SizeFromSequence(m_tcb->m_nextTxSequence) > 0) {
+    ArmKeepalive(m_keepIdle);
+    return;
+  }
+  const ns3::Time elapsed = ns3::Simulator::Now() - m_lastRcv;
+  if (elapsed < m_keepIdle) {
+    ArmKeepalive(m_keepIdle - elapsed);
+    return;
+  }
+  const bool ut = m_userTimeout.IsStrictlyPositive();
+  if ((ut && elapsed >= m_userTimeout && m_probesOut > 0) || (!ut && m_probesOut >= m_keepCnt)) {
+    GiveUpNow(GiveUp::Keepalive);
+    return;
+  }
+  // tcp_xmit_probe_skb: an ACK carrying SND.UNA - 1, which the peer must
+  // answer (it is below its RCV.NXT).
+  ns3::TcpHeader h;
+  h.SetFlags(ns3::TcpHeader::ACK);
+  h.SetSequenceNumber(ns3::SequenceNumber32(m_tcb->m_highTxMark.Get().GetValue() - 1));
+  h.SetAckNumber(RcvNxt());
+  h.SetSourcePort(m_endPoint->GetLocalPort());
+  h.SetDestinationPort(m_endPoint->GetPeerPort());
+  h.SetWindowSize(AdvertisedWindowSize());
+  AddOptions(h);
+  m_tcp->SendPacket(ns3::Create<ns3::Packet>(), h, m_endPoint->GetLocalAddress(), m_endPoint->GetPeerAddress(),
+                    m_boundnetdevice);
+  ++m_probesOut;
+  ArmKeepalive(m_keepIntvl);
+}
+
+void CfTcpSocket::GiveUpNow(GiveUp why) {
+  const ns3::Ptr<CfTcpSocket> self(this);
+  m_keepaliveEvent.Cancel();
+  m_finWait2Event.Cancel();
+  m_givingUp = why;
+  NotifyErrorClose();
+  m_givingUp = GiveUp::None;
+  DeallocateEndPoint();
 }
 
 ns3::TcpSocket::TcpStates_t CfTcpSocket::LinuxState() const {
@@ -341,9 +471,50 @@ void CfTcpSocket::ReTxTimeout() {
   // the last reference to this socket (its endpoint is deallocated): hold
   // one until the flag is cleared.
   const ns3::Ptr<CfTcpSocket> self(this);
-  m_givingUp = m_dataRetrCount == 0 && m_state != ns3::TcpSocket::SYN_SENT;
+  const auto st = m_state.Get();
+  const bool data = st != SYN_SENT && st != CLOSED && st != TIME_WAIT && m_txBuffer->Size() > 0;
+  const bool ut = m_userTimeout.IsStrictlyPositive();
+  const bool by_time = data && (linux_profile() || ut);
+  const ns3::Time rto = m_rto.Get();
+  GiveUp why = GiveUp::None;
+  if (by_time) {
+    // Linux (tcp_write_timeout, retransmits_timed_out): the first expiry
+    // of a flight is never checked; later ones give up once the time since
+    // the flight's retransmission stamp reaches the budget: TCP_USER_TIMEOUT
+    // if set, else what tcp_retries2 back-offs from 200 ms take. NewAck
+    // resets m_dataRetrCount, so a full count marks a flight's first RTO;
+    // its timer was armed one RTO ago, when the flight's head was sent.
+    if (m_dataRetrCount == m_dataRetries) {
+      m_flightStart = ns3::Simulator::Now() - rto;
+    } else {
+      const ns3::Time budget =
+          ut ? m_userTimeout
+             : ns3::MicroSeconds(linux_retransmit_budget_us(static_cast<int>(g_profile.get("net.ipv4.tcp_retries2")),
+                                                            200000, g_profile.get("net.ipv4.tcp_rto_max_ms") * 1000));
+      if (ns3::Simulator::Now() - m_flightStart >= budget) why = ut ? GiveUp::UserTimeout : GiveUp::Retransmit;
+    }
+    if (why != GiveUp::None) m_dataRetrCount = 0;
+    else if (m_dataRetrCount == 0) m_dataRetrCount = 1;  // the count is only a backstop
+  } else if (data && m_dataRetrCount == 0) {
+    why = GiveUp::Retransmit;
+  }
+  m_givingUp = why;
   TcpSocketBase::ReTxTimeout();
-  m_givingUp = false;
+  m_givingUp = GiveUp::None;
+  if (why != GiveUp::None || !by_time || !m_retxEvent.IsRunning()) return;
+  // ns-3 doubles up to 60 s; Linux up to tcp_rto_max_ms (120 s), and with
+  // a user timeout no later than it (tcp_clamp_rto_to_user_timeout).
+  ns3::Time next = linux_profile() ? ns3::Min(rto + rto, ns3::MilliSeconds(g_profile.get("net.ipv4.tcp_rto_max_ms")))
+                                   : m_rto.Get();
+  if (ut) {
+    const ns3::Time left = m_flightStart + m_userTimeout - ns3::Simulator::Now();
+    next = ns3::Min(next, left.IsStrictlyPositive() ? left : ns3::MilliSeconds(1));
+  }
+  if (next != m_rto.Get() || ut) {
+    m_retxEvent.Cancel();
+    m_rto = next;
+    m_retxEvent = ns3::Simulator::Schedule(next, &CfTcpSocket::ReTxTimeout, this);
+  }
 }
 
 }  // namespace connfail::sim

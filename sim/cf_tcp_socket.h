@@ -13,6 +13,7 @@
 
 #include "connfail/netcore/transport.h"
 #include "connfail/sim/tcp_demux.h"
+#include "connfail/sim/tcp_profile.h"
 
 namespace connfail::sim {
 
@@ -72,10 +73,26 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   bool is_listener = false;
   /// Set when a connect was answered with RST.
   bool refused = false;
-  /// True while ns-3 gives up on this connection because its data (or FIN)
-  /// retransmissions are exhausted: the error close it reports then is a
-  /// time-out (Linux: ETIMEDOUT), not the reset its unset errno reads as.
-  bool GivingUp() const { return m_givingUp; }
+  /// Why this socket is giving up on its connection, set exactly while the
+  /// error close it reports runs: its data (or FIN) retransmissions ran out
+  /// (Retransmit; Linux: ETIMEDOUT), TCP_USER_TIMEOUT expired (UserTimeout)
+  /// or keepalive probes went unanswered (Keepalive). ns-3 sets no errno
+  /// for any of them, which would read as a reset.
+  enum class GiveUp { None, Retransmit, UserTimeout, Keepalive };
+  GiveUp GivingUp() const { return m_givingUp; }
+
+  /// The profile every CfTcpSocket created from now on follows (SimWorld
+  /// sets it with the ns-3 attribute defaults that go with it).
+  static void SetProfile(const TcpProfile& profile);
+  static const TcpProfile& Profile();
+  /// SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT and TCP_USER_TIMEOUT, as
+  /// Linux implements them (net/ipv4/tcp_timer.c): a probe (an ACK one
+  /// below SND.UNA) after `idle` without a segment from the peer, then every
+  /// `interval`; `count` unanswered probes (or, with a user timeout, that
+  /// long without an answer) end the connection. Unset values: the
+  /// profile's keepalive sysctls. The ns3 profile ignores it: ns-3 3.37
+  /// has neither.
+  void SetTcpOptions(const netcore::TcpOptions& options);
   /// Listener: may one more connection join its accept queue now? Forked
   /// children inherit it. While it says no, a SYN_RCVD child drops the ACK
   /// that would complete its handshake (Linux: tcp_v4_syn_recv_sock fails
@@ -110,11 +127,30 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   /// In FIN_WAIT_1/FIN_WAIT_2, a segment that fills the last gap before an
   /// out-of-order FIN must not move the socket to CLOSE_WAIT (see the .cc).
   void ReceivedData(ns3::Ptr<ns3::Packet> packet, const ns3::TcpHeader& tcpHeader) override;
-  /// Marks a give-up (see GivingUp()), then lets ns-3 retransmit or give up.
+  /// Marks a give-up (see GivingUp()), then lets ns-3 retransmit or give up;
+  /// under the Linux profile the give-up is decided by time (tcp_retries2's
+  /// budget or TCP_USER_TIMEOUT) and the back-off is capped at the RTO max.
   void ReTxTimeout() override;
 
  private:
-  bool m_givingUp = false;
+  GiveUp m_givingUp = GiveUp::None;
+  /// Ends the connection with an error close, as a stack giving up does.
+  void GiveUpNow(GiveUp why);
+  // Linux profile: when the unacknowledged flight began (tcp_sock's
+  // retrans_stamp: the give-up budget counts from it).
+  ns3::Time m_flightStart;
+  // Keepalive and user timeout (SetTcpOptions).
+  bool m_keepalive = false;
+  ns3::Time m_keepIdle, m_keepIntvl, m_userTimeout;
+  uint32_t m_keepCnt = 0;
+  uint32_t m_probesOut = 0;
+  ns3::Time m_lastRcv;
+  ns3::EventId m_keepaliveEvent;
+  void ArmKeepalive(ns3::Time in);
+  void KeepaliveTimer();
+  // tcp_fin_timeout for a FIN_WAIT_2 socket the application closed.
+  ns3::EventId m_finWait2Event;
+  void ArmFinWait2();
   void HookState();
   void Detach();  // no owner, no callbacks
   void OnState(ns3::TcpSocket::TcpStates_t from, ns3::TcpSocket::TcpStates_t to);

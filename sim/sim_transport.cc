@@ -120,6 +120,11 @@ class SimSocket final : public netcore::Socket, public std::enable_shared_from_t
   bool is_open() const override { return open_; }
   Address local_address() const override { return local_; }
   Address remote_address() const override { return remote_; }
+  void set_tcp_options(const netcore::TcpOptions& o) override {
+    const std::string bad = netcore::tcp_options_error(o);
+    if (!bad.empty()) throw std::invalid_argument(bad);
+    if (open_) sock_->SetTcpOptions(o);
+  }
 
  private:
   struct Pending {
@@ -173,10 +178,16 @@ class SimSocket final : public netcore::Socket, public std::enable_shared_from_t
     // Retransmissions exhausted (a dark peer, a long partition, 100% loss)
     // are a time-out; otherwise a reset. ns-3 sets no errno on a give-up,
     // so ask the socket while the give-up is under way.
-    const bool timed_out = sock_->GivingUp() || sock_->GetErrno() != ns3::Socket::ERROR_NOTERROR;
-    t_.ns3_loop().dispatch([&, timed_out] {
+    SocketError e = sock_->GetErrno() != ns3::Socket::ERROR_NOTERROR ? SocketError::TimedOut : SocketError::Reset;
+    switch (sock_->GivingUp()) {
+      case CfTcpSocket::GiveUp::None: break;
+      case CfTcpSocket::GiveUp::Retransmit: e = SocketError::TimedOut; break;
+      case CfTcpSocket::GiveUp::UserTimeout: e = SocketError::UserTimedOut; break;
+      case CfTcpSocket::GiveUp::Keepalive: e = SocketError::KeepaliveTimedOut; break;
+    }
+    t_.ns3_loop().dispatch([&, e] {
       trace("error");
-      fail(timed_out ? SocketError::TimedOut : SocketError::Reset);
+      fail(e);
     });
   }
 

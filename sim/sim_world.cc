@@ -177,6 +177,39 @@ struct SimWorld::Impl {
   }
 };
 
+namespace {
+// Both branches set every attribute: Config::SetDefault outlives a world,
+// and the next world may use the other profile.
+void apply_tcp_profile(const TcpProfile& p) {
+  using ns3::Config::SetDefault;
+  if (p.kind == TcpProfileKind::Linux) {
+    // Linux's RTO is SRTT + max(4 * RTTVAR, rto_min): ns-3's clock
+    // granularity takes exactly that place in its formula (RFC 6298's G),
+    // and its MinRto (a floor on the sum) is then not wanted.
+    SetDefault("ns3::TcpSocketBase::MinRto", ns3::TimeValue(ns3::Seconds(0)));
+    SetDefault("ns3::TcpSocketBase::ClockGranularity",
+               ns3::TimeValue(ns3::MicroSeconds(p.get("net.ipv4.tcp_rto_min_us"))));
+    // 1 + tcp_syn_retries SYNs; SYN-ACKs: CfTcpSocket's fork.
+    SetDefault("ns3::TcpSocket::ConnCount", ns3::UintegerValue(static_cast<uint32_t>(p.get("net.ipv4.tcp_syn_retries")) + 1));
+    // Data give-up is by time (CfTcpSocket::ReTxTimeout); the count is a
+    // backstop that the time budget always reaches first.
+    SetDefault("ns3::TcpSocket::DataRetries", ns3::UintegerValue(static_cast<uint32_t>(p.get("net.ipv4.tcp_retries2")) + 1));
+    // Linux's delayed ACK: TCP_DELACK_MIN 40 ms (quick ACKs aside).
+    SetDefault("ns3::TcpSocket::DelAckTimeout", ns3::TimeValue(ns3::MilliSeconds(40)));
+    // TIME_WAIT = 2 MSL = 60 s (TCP_TIMEWAIT_LEN).
+    SetDefault("ns3::TcpSocketBase::MaxSegLifetime", ns3::DoubleValue(30.0));
+  } else {
+    SetDefault("ns3::TcpSocketBase::MinRto", ns3::TimeValue(ns3::Seconds(1)));
+    SetDefault("ns3::TcpSocketBase::ClockGranularity", ns3::TimeValue(ns3::MilliSeconds(1)));
+    SetDefault("ns3::TcpSocket::ConnCount", ns3::UintegerValue(6));
+    SetDefault("ns3::TcpSocket::DataRetries", ns3::UintegerValue(6));
+    SetDefault("ns3::TcpSocket::DelAckTimeout", ns3::TimeValue(ns3::MilliSeconds(200)));
+    SetDefault("ns3::TcpSocketBase::MaxSegLifetime", ns3::DoubleValue(120.0));
+  }
+  CfTcpSocket::SetProfile(p);
+}
+}  // namespace
+
 SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
   if (g_world_alive) throw std::logic_error("SimWorld: only one world may exist at a time");
   if (cfg.clients < 1) throw std::invalid_argument("SimWorld: at least one client host");
@@ -196,6 +229,7 @@ SimWorld::SimWorld(WorldConfig cfg) : impl_(std::make_unique<Impl>()) {
   // = 1 s (RFC 6298), instead of ns-3's 3 s: connect timing, accept-queue
   // overflow and SYN_RCVD give-up then look as they do on Linux.
   ns3::Config::SetDefault("ns3::TcpSocket::ConnTimeout", ns3::TimeValue(ns3::Seconds(1)));
+  apply_tcp_profile(cfg.tcp);
 
   impl_->nodes.Create(static_cast<uint32_t>(cfg.clients + 1));
   impl_->names.push_back("server");

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "connfail/netcore/transport.h"
+#include "connfail/sim/tcp_profile.h"
 
 namespace connfail::sim {
 
@@ -43,6 +44,8 @@ struct WorldConfig {
   LinkSpec backend_link;
   /// TCP maximum segment size in bytes.
   std::uint32_t segment_size = 1448;
+  /// Which TCP the sim imitates (Linux by default; sim/tcp_profile.h).
+  TcpProfile tcp;
   /// Find each incoming segment's socket with ns-3's own endpoint lookup,
   /// which walks every endpoint on the node, instead of the hash index in
   /// front of it (sim/tcp_demux.h). The results are the same byte for byte

@@ -392,6 +392,7 @@ struct FakeSocket final : Socket {
   bool is_open() const override { return !aborted; }
   Address local_address() const override { return {}; }
   Address remote_address() const override { return {}; }
+  void set_tcp_options(const TcpOptions&) override {}
 };
 
 /// Its connects finish only when the test says so.

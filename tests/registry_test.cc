@@ -209,7 +209,7 @@ TEST(Registry, BuiltInsAreRegisteredThroughTheSameInterface) {
   for (const char* k : {"echo", "heartbeat", "proxy"}) EXPECT_NE(reg.server(k), nullptr) << k;
   for (const char* b : {"echo", "heartbeat", "silent", "reconnecting"}) EXPECT_NE(reg.client(b), nullptr) << b;
   for (const char* v : {"accept-swallows-oom", "proxy-no-close", "idle-last", "slow-heartbeat", "timer-leak",
-                        "reconnect-gives-up"})
+                        "reconnect-gives-up", "keepalive-default-idle"})
     EXPECT_NE(reg.variant(v), nullptr) << v;
 }
 

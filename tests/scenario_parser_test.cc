@@ -68,7 +68,7 @@ const BadCase kBad[] = {
     {"option-wrong-type", 8, "clients[0].options.heartbeat_interval", "expected a duration"},
     {"proxy-field-on-echo", 5, "server.options.backend_connect_timeout",
      "unknown key 'backend_connect_timeout' in the options of server kind 'echo'"},
-    {"reaped-without-reader-idle", 14, "expect.half_open_reaped_within_grace", "needs a server reader idle"},
+    {"reaped-without-reader-idle", 14, "expect.half_open_reaped_within_grace", "needs a server liveness check"},
     {"client-key-now-an-option", 7, "clients[0].request_every",
      "an option of client behaviour 'echo': write it under clients[0].options"},
     {"seed-and-seeds", 2, "seed", "not both"},

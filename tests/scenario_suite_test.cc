@@ -181,6 +181,10 @@ INSTANTIATE_TEST_SUITE_P(
                     VariantCase{"slow-heartbeat", "heartbeat-jitter", TransportKind::Sim, {"healthy-closed"}},
                     VariantCase{"slow-heartbeat", "heartbeat-jitter", TransportKind::Asio, {"healthy-closed"}},
                     VariantCase{"timer-leak", "rst-clients", TransportKind::Sim, {"pending-timers"}},
+                    VariantCase{"keepalive-default-idle", "keepalive-half-open", TransportKind::Sim,
+                                {"half-open-unreaped"}},
+                    VariantCase{"keepalive-default-idle", "keepalive-half-open", TransportKind::Asio,
+                                {"half-open-unreaped"}},
                     VariantCase{"reconnect-gives-up", "reconnect-storm", TransportKind::Sim, {"not-reconnected"}},
                     VariantCase{"reconnect-gives-up", "reconnect-storm", TransportKind::Asio, {"not-reconnected"}}),
     variant_name);

@@ -3,6 +3,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <system_error>
+
 namespace netcore::asio {
 
 namespace ba = boost::asio;
@@ -131,8 +139,45 @@ void AsioSocket::fail(const error_code& ec) {
   life_ = Life::Failed;
   SocketError e = SocketError::Other;
   if (ec == ba::error::connection_reset || ec == ba::error::broken_pipe) e = SocketError::Reset;
-  else if (ec == ba::error::timed_out) e = SocketError::TimedOut;
+  else if (ec == ba::error::timed_out) e = timed_out_cause();
   if (handler_) handler_->on_error(e);
+}
+
+// Linux reports every give-up as ETIMEDOUT: retransmissions out of
+// tcp_retries2's budget, TCP_USER_TIMEOUT, unanswered keepalive probes.
+// TCP_INFO tells them apart: keepalive probes leave tcpi_probes (the
+// probes out) above zero, retransmissions leave it zero.
+SocketError AsioSocket::timed_out_cause() const {
+  struct tcp_info info {};
+  socklen_t len = sizeof info;
+  const bool have =
+      ::getsockopt(const_cast<tcp::socket&>(sock_).native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0;
+  if (tcp_options_.keepalive && have && info.tcpi_probes > 0) return SocketError::KeepaliveTimedOut;
+  if (tcp_options_.user_timeout > Duration::zero()) return SocketError::UserTimedOut;
+  return SocketError::TimedOut;
+}
+
+void AsioSocket::set_tcp_options(const TcpOptions& o) {
+  const std::string bad = tcp_options_error(o);
+  if (!bad.empty()) throw std::invalid_argument(bad);
+  if (life_ == Life::Closed) return;
+  const int fd = sock_.native_handle();
+  auto set = [fd](int level, int name, int value, const char* what) {
+    if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
+      throw std::system_error(errno, std::generic_category(), std::string("setsockopt ") + what);
+  };
+  using std::chrono::duration_cast;
+  set(SOL_SOCKET, SO_KEEPALIVE, o.keepalive ? 1 : 0, "SO_KEEPALIVE");
+  if (o.keep_idle)
+    set(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(duration_cast<std::chrono::seconds>(*o.keep_idle).count()),
+        "TCP_KEEPIDLE");
+  if (o.keep_interval)
+    set(IPPROTO_TCP, TCP_KEEPINTVL,
+        static_cast<int>(duration_cast<std::chrono::seconds>(*o.keep_interval).count()), "TCP_KEEPINTVL");
+  if (o.keep_count) set(IPPROTO_TCP, TCP_KEEPCNT, *o.keep_count, "TCP_KEEPCNT");
+  set(IPPROTO_TCP, TCP_USER_TIMEOUT,
+      static_cast<int>(duration_cast<std::chrono::milliseconds>(o.user_timeout).count()), "TCP_USER_TIMEOUT");
+  tcp_options_ = o;
 }
 
 void AsioSocket::start_write() {

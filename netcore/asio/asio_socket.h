@@ -39,6 +39,10 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
   bool is_open() const override { return life_ != Life::Closed; }
   Address local_address() const override { return local_; }
   Address remote_address() const override { return remote_; }
+  /// setsockopt: SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
+  /// TCP_USER_TIMEOUT. Throws std::invalid_argument for a value Linux would
+  /// refuse, std::system_error if setsockopt fails. On the socket's loop.
+  void set_tcp_options(const TcpOptions& options) override;
 
   /// Starts waiting for data: after the owner set its handler.
   void start() { maybe_start_read(); }
@@ -66,6 +70,7 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
   void on_readable(const boost::system::error_code& wec);
   void deliver();
   void fail(const boost::system::error_code& ec);
+  SocketError timed_out_cause() const;
   void start_write();
   void on_written(const boost::system::error_code& ec);
   void do_shutdown();
@@ -78,6 +83,7 @@ class AsioSocket final : public Socket, public std::enable_shared_from_this<Asio
   SocketRole role_;
   SocketHandler* handler_ = nullptr;
   Address local_, remote_;
+  TcpOptions tcp_options_;  // what set_tcp_options set: names an ETIMEDOUT
   Life life_ = Life::Open;
   ReadSide read_ = ReadSide::Idle;
   WriteSide write_ = WriteSide::Idle;

@@ -207,6 +207,42 @@ std::unique_ptr<NetNamespace> NetNamespace::create_and_enter() {
   return ns;
 }
 
+namespace {
+std::string sysctl_path(const std::string& name) {
+  if (name.rfind("net.", 0) != 0 || name.find('/') != std::string::npos || name.find("..") != std::string::npos)
+    throw NetnsError("sysctl '" + name + "': only net.* sysctls are per network namespace");
+  std::string path = "/proc/sys/" + name;
+  for (std::size_t i = 10; i < path.size(); ++i)
+    if (path[i] == '.') path[i] = '/';
+  return path;
+}
+}  // namespace
+
+void NetNamespace::set_sysctl(const std::string& name, long long value) {
+  const std::string path = sysctl_path(name);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw NetnsError("sysctl " + name + ": " +
+                     (errno == ENOENT ? std::string("this kernel does not have it") : std::strerror(errno)));
+  const std::string text = std::to_string(value) + "\n";
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int err = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size()))
+    throw NetnsError("sysctl " + name + " = " + std::to_string(value) + ": " + std::strerror(err));
+}
+
+long long NetNamespace::get_sysctl(const std::string& name) {
+  const std::string path = sysctl_path(name);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw NetnsError("sysctl " + name + ": " + std::strerror(errno));
+  char buf[64] = {};
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) throw NetnsError("sysctl " + name + ": unreadable");
+  return std::atoll(buf);
+}
+
 void NetNamespace::set_rules(const std::vector<std::string>& rules) {
   must({"nft", "-f", "-"}, "flush table inet connfail\n" + table(rules));
   ++changes_;

@@ -61,6 +61,13 @@ class NetNamespace {
   /// Replaces every rule of the output chain with `rules` (nft rule
   /// statements, one per entry), in one transaction. Throws NetnsError.
   void set_rules(const std::vector<std::string>& rules);
+  /// Writes a sysctl of this namespace ("net.ipv4.tcp_retries2", 5) from
+  /// the calling thread, which must be in it (the one that entered). The
+  /// TCP sysctls are per namespace: the host's stay as they are. Throws
+  /// NetnsError naming the sysctl (e.g. one this kernel does not have).
+  void set_sysctl(const std::string& name, long long value);
+  /// Reads one (tests; same rules).
+  static long long get_sysctl(const std::string& name);
   /// How many times set_rules() changed the table (tests, reports).
   int rule_changes() const { return changes_; }
 

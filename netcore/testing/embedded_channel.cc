@@ -24,6 +24,10 @@ class EmbeddedSocket final : public Socket {
   bool is_open() const override { return open_; }
   Address local_address() const override { return {"embedded", 1}; }
   Address remote_address() const override { return {"embedded", 2}; }
+  void set_tcp_options(const TcpOptions& o) override {
+    const std::string bad = tcp_options_error(o);
+    if (!bad.empty()) throw std::invalid_argument(bad);
+  }
 
   SocketHandler* handler_ = nullptr;
   bool reading_ = false;

@@ -95,6 +95,39 @@ void register_builtin_variants(Registry& r) {
   }
   {
     VariantEntry v;
+    v.name = "keepalive-default-idle";
+    v.description =
+        "SO_KEEPALIVE set on the server's children without TCP_KEEPIDLE (Netty's childOption(SO_KEEPALIVE, "
+        "true) alone): the first probe comes after Linux's default tcp_keepalive_time, 2 hours, so a vanished "
+        "peer is never noticed";
+    v.server_kinds = {"*"};
+    v.server_plan = [](const Options&, ServerPlan plan) {
+      auto start = plan.start;
+      plan.start = [start](ServerContext& ctx) {
+        ServerInstance s = start(ctx);
+        auto child = s.child;
+        s.child = [child](netcore::Channel& ch) {
+          netcore::TcpOptions o = ch.options().tcp;
+          o.keep_idle.reset();
+          o.keep_interval.reset();
+          o.keep_count.reset();
+          ch.set_tcp_options(o);
+          child(ch);
+        };
+        return s;
+      };
+      return plan;
+    };
+    v.inapplicable = [](const Scenario& s) -> std::string {
+      if (!s.server.tcp.keepalive) return "the server sets no keepalive (server.keepalive)";
+      if (s.tcp.sysctl.count("net.ipv4.tcp_keepalive_time"))
+        return "the scenario sets net.ipv4.tcp_keepalive_time, so the default is not Linux's";
+      return "";
+    };
+    r.add(std::move(v), kFile, __LINE__);
+  }
+  {
+    VariantEntry v;
     v.name = "timer-leak";
     v.description = "a server handler schedules a timer on active and never cancels it";
     v.server_kinds = {"*"};
