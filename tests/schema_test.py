@@ -44,6 +44,8 @@ VERDICTS_DIR = pathlib.Path("tests/fixtures/scenarios/verdicts")
 
 # Malformed fixtures the schema must reject, with what it catches.
 SCHEMA_REJECTS = {
+    "tcp-unknown-sysctl.yaml": "a sysctl the sim does not model",
+    "tcp-sysctl-out-of-range.yaml": "a sysctl value outside its range",
     "bad-name.yaml": "scenario name with a space and capitals",
     "bandwidth-on-sim.yaml": "bandwidth fault on the simulated transport",
     "bare-number-duration.yaml": "duration without a unit (a number, not a string)",
@@ -88,6 +90,10 @@ SCHEMA_REJECTS = {
 
 # Malformed fixtures the schema cannot reject, and why.
 NOT_SCHEMA = {
+    "tcp-sysctl-on-ns3.yaml": "a sysctl with tcp.profile ns3 (a rule across two keys)",
+    "keepalive-on-ns3.yaml": "keepalive with tcp.profile ns3 (a rule across two keys)",
+    "keepalive-not-whole-seconds.yaml": "a keepalive time that is not whole seconds (the parser's unit rule)",
+    "keepalive-with-time-scale.yaml": "keepalive with asio and a time_scale other than 1 (a rule across keys)",
     "nested-too-deep.yaml": "a limit of the YAML reader (nesting depth), not of the document's shape",
     "yaml-reader-hang.yaml": "not a scenario at all: input that makes yaml-cpp 0.7.0 loop (the reader stops it)",
     "bad-enum.yaml": "a client behaviour nobody registered (any name may be registered)",

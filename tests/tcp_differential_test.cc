@@ -338,6 +338,15 @@ TEST(TcpDifferential, MinimumRtoShowsInAShortGiveUp) {
   });
 }
 
+TEST(TcpDifferential, RtoCapShowsInTheGiveUp) {
+  REQUIRE_ROOT();
+  // tcp_rto_max_ms = 1000 (Linux 6.15+), tcp_retries2 = 8: back-offs 0.2,
+  // 0.4, 0.8, then 1 s capped: 1.4 + 6 x 1 = 7.4 s. ns-3's cap is 60 s.
+  differential("give-up on a dark peer, tcp_rto_max_ms=1000, tcp_retries2=8",
+               {{"net.ipv4.tcp_rto_max_ms", 1000}, {"net.ipv4.tcp_retries2", 8}}, 0.3, 7.4,
+               [](Lab& lab) { return dark_peer_give_up(lab, {}, nullptr, 300s); });
+}
+
 TEST(TcpDifferential, UserTimeoutClosesAtItsTime) {
   REQUIRE_ROOT();
   differential("TCP_USER_TIMEOUT 3s on a dark peer", {}, 0.3, 3.0, [](Lab& lab) {
