@@ -183,6 +183,29 @@ std::vector<fs::path> good_files() {
   return v;
 }
 
+TEST(Parser, TcpKeysAreReadAndWrittenBack) {
+  const ParseResult r =
+      parse_scenario_file((fs::path(CONNFAIL_SOURCE_DIR) / "tests/fixtures/scenarios/good/tcp-options.yaml").string());
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  const Scenario& s = *r.scenario;
+  EXPECT_EQ(s.tcp.get("net.ipv4.tcp_retries2"), 8);
+  EXPECT_EQ(s.tcp.get("net.ipv4.tcp_keepalive_time"), 600);
+  EXPECT_EQ(s.tcp.get("net.ipv4.tcp_syn_retries"), 6);  // Linux's default
+  EXPECT_TRUE(s.server.tcp.keepalive);
+  EXPECT_EQ(s.server.tcp.keep_idle, std::optional<Duration>(std::chrono::seconds(5)));
+  EXPECT_EQ(s.server.tcp.keep_count, std::optional<int>(4));
+  EXPECT_EQ(s.server.tcp.user_timeout, std::chrono::milliseconds(1500));
+  EXPECT_TRUE(s.clients[0].tcp.keepalive);
+  EXPECT_FALSE(s.clients[0].tcp.keep_idle.has_value());
+  const ParseResult back = parse_scenario_text(to_yaml(s), "tcp-options (written)");
+  ASSERT_TRUE(back.ok()) << back.errors.front().to_string();
+  EXPECT_TRUE(back.scenario->tcp == s.tcp);
+  EXPECT_EQ(back.scenario->server.tcp.keep_interval, s.server.tcp.keep_interval);
+  EXPECT_EQ(back.scenario->server.tcp.user_timeout, s.server.tcp.user_timeout);
+  EXPECT_EQ(back.scenario->clients[0].tcp.user_timeout, std::chrono::seconds(3));
+  EXPECT_TRUE(back.scenario->clients[0].tcp.keepalive);
+}
+
 TEST(Parser, GoodFixturesAndTheDefaultSuiteParseAndRoundTrip) {
   const auto files = good_files();
   ASSERT_GE(files.size(), 12u);

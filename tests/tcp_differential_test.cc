@@ -433,6 +433,28 @@ TEST(TcpDifferential, TimeWaitLastsSixtySeconds) {
   differential("TIME_WAIT length", {}, 1.0, 60.0, [&](Lab& lab) { return time_wait(lab, 400s); });
 }
 
+// The sysctls are the namespace's own: the host's value is untouched, and
+// a name this kernel does not have is refused by name.
+TEST(TcpDifferential, SysctlsStayInTheNamespace) {
+  REQUIRE_ROOT();
+  const long long host = NetNamespace::get_sysctl("net.ipv4.tcp_retries2");
+  {
+    auto ns = NetNamespace::create_and_enter();
+    ns->set_sysctl("net.ipv4.tcp_retries2", host == 5 ? 6 : 5);
+    EXPECT_EQ(NetNamespace::get_sysctl("net.ipv4.tcp_retries2"), host == 5 ? 6 : 5);
+    try {
+      ns->set_sysctl("net.ipv4.tcp_no_such_sysctl", 1);
+      ADD_FAILURE() << "an unknown sysctl was accepted";
+    } catch (const netcore::asio::NetnsError& e) {
+      EXPECT_NE(std::string(e.what()).find("net.ipv4.tcp_no_such_sysctl: this kernel does not have it"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_THROW(ns->set_sysctl("kernel.hostname", 1), netcore::asio::NetnsError);  // not per namespace
+  }
+  EXPECT_EQ(NetNamespace::get_sysctl("net.ipv4.tcp_retries2"), host);
+}
+
 // Sim only: the back-off the Linux profile follows, expiry by expiry, up
 // to the 120 s cap (too long to measure on the kernel in a test).
 TEST(SimLinuxProfile, RetransmissionBudgetMatchesLinuxModel) {

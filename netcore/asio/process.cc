@@ -19,6 +19,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -390,19 +391,47 @@ bool port_accepts(const std::string& host, int port, std::chrono::milliseconds t
   return ok;
 }
 
-int free_tcp_port(const std::string& host) {
+namespace {
+// Binds host:port (0: the kernel's pick) and returns the port bound, or 0.
+int bind_probe(const std::string& host, int port) {
   sockaddr_storage ss;
   socklen_t len = 0;
-  if (!to_sockaddr(host, 0, ss, len)) return 0;
+  if (!to_sockaddr(host, port, ss, len)) return 0;
   const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 0;
-  int port = 0;
+  int got = 0;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 &&
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    port = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)
-                                   : ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    got = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)
+                                  : ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
   ::close(fd);
-  return port;
+  return got;
+}
+}  // namespace
+
+// The port is handed to a server that binds it later. A port from the
+// ephemeral range (ip_local_port_range) can be taken meanwhile as the local
+// port of any outgoing connection on the machine -- with many tests
+// connecting at once, it was, and the server failed to listen. So: a
+// random free port below that range, which only a bind can take; the
+// kernel's pick only if there is no room below it.
+int free_tcp_port(const std::string& host) {
+  int low = 32768;
+  {
+    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+    int lo = 0, hi = 0;
+    if (in >> lo >> hi && lo > 0) low = lo;
+  }
+  constexpr int kFloor = 10000;
+  if (low - kFloor >= 1000) {
+    std::random_device rd;
+    std::uniform_int_distribution<int> pick(kFloor, low - 1);
+    for (int i = 0; i < 64; ++i) {
+      const int port = pick(rd);
+      if (bind_probe(host, port) == port) return port;
+    }
+  }
+  return bind_probe(host, 0);
 }
 
 bool process_group_alive(pid_t pgid) { return !pids_of_group(pgid).empty(); }

@@ -96,8 +96,9 @@ bool process_group_alive(pid_t pgid);
 /// Whether a TCP connect to host:port (numeric IPv4 or IPv6) succeeds within
 /// `timeout` (the connection is closed at once).
 bool port_accepts(const std::string& host, int port, std::chrono::milliseconds timeout);
-/// A port no socket is bound to on `host` right now (the kernel's pick), or
-/// 0 when none could be had.
+/// A port no socket is bound to on `host` right now, or 0 when none could
+/// be had: a random one below the ephemeral range (so no outgoing
+/// connection takes it before the server binds it), else the kernel's pick.
 int free_tcp_port(const std::string& host);
 
 }  // namespace netcore::asio
