@@ -75,6 +75,7 @@ void Channel::set_auto_read(bool on) {
 }
 
 void Channel::set_tcp_options(const TcpOptions& options) {
+  if (post_if_off_loop([options](Channel& c) { c.set_tcp_options(options); })) return;
   if (socket_ && state_ == ChannelState::Active) socket_->set_tcp_options(options);
   options_.tcp = options;
 }

@@ -75,7 +75,8 @@ class Channel : public std::enable_shared_from_this<Channel>, private SocketHand
   void set_auto_read(bool on);
   /// Sets keepalive and the user timeout on the open socket (see
   /// TcpOptions); throws std::invalid_argument for a value Linux refuses.
-  /// Loop thread only.
+  /// From another thread it is posted to the channel's loop (and a refused
+  /// value then throws there).
   void set_tcp_options(const TcpOptions& options);
 
   // Outbound operations from the tail of the pipeline. Called from another

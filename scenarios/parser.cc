@@ -620,6 +620,14 @@ class Parser {
       }
       if (auto n = read_int(c_, item.value, t->min, t->max)) s.tcp.sysctl[item.key] = *n;
     }
+    if (s.tcp.get("net.ipv4.tcp_rto_min_us") > s.tcp.get("net.ipv4.tcp_rto_max_ms") * 1000) {
+      const Item* it = sm.get("net.ipv4.tcp_rto_min_us");
+      if (it == nullptr) it = sm.get("net.ipv4.tcp_rto_max_ms");
+      c_.error(it->key_loc, it->value.path,
+               "net.ipv4.tcp_rto_min_us (" + std::to_string(s.tcp.get("net.ipv4.tcp_rto_min_us")) +
+                   ") is above net.ipv4.tcp_rto_max_ms (" + std::to_string(s.tcp.get("net.ipv4.tcp_rto_max_ms")) +
+                   " ms): the minimum RTO must not exceed the maximum");
+    }
   }
 
   // server.keepalive / server.user_timeout, or a client group's.

@@ -169,14 +169,12 @@ void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& 
   ns3::TcpHeader h;
   packet->PeekHeader(h);
   const uint8_t flags = h.GetFlags();
-  // Anything from the peer answers the keepalive probes (Linux: tcp_ack
-  // clears icsk_probes_out; keepalive idles from the last segment received).
-  m_lastRcv = ns3::Simulator::Now();
-  m_probesOut = 0;
+  const bool ack_only = (flags & ns3::TcpHeader::ACK) && !(flags & (ns3::TcpHeader::SYN | ns3::TcpHeader::RST));
   // A keepalive probe (an ACK one below RCV.NXT, no data): Linux answers it
-  // with an ACK, as it does any out-of-window segment; ns-3 3.37 takes it
-  // for a plain ACK and sends nothing, so the prober would give up on a
-  // live peer.
+  // with an ACK, as it does any out-of-window segment, and discards it
+  // (it is no sign of life for our own keepalive). ns-3 3.37 takes it for
+  // a plain ACK and sends nothing, so the prober would give up on a live
+  // peer.
   if (flags == ns3::TcpHeader::ACK && packet->GetSize() == h.GetSerializedSize() &&
       h.GetSequenceNumber() + ns3::SequenceNumber32(1) == RcvNxt()) {
     const auto st = m_state.Get();
@@ -186,7 +184,15 @@ void CfTcpSocket::DoForwardUp(ns3::Ptr<ns3::Packet> packet, const ns3::Address& 
       return;
     }
   }
-  const bool ack_only = (flags & ns3::TcpHeader::ACK) && !(flags & (ns3::TcpHeader::SYN | ns3::TcpHeader::RST));
+  // Any other segment from the peer answers our probes (Linux: tcp_ack
+  // clears icsk_probes_out; keepalive idles from the last segment received).
+  m_lastRcv = ns3::Simulator::Now();
+  m_probesOut = 0;
+  if ((flags & ns3::TcpHeader::ACK) && !(flags & ns3::TcpHeader::RST) &&
+      (!m_sawPeerAck || h.GetAckNumber() > m_peerAck)) {
+    m_peerAck = h.GetAckNumber();
+    m_sawPeerAck = true;
+  }
   // The accept queue is full: the ACK completing this handshake is dropped
   // (see accept_gate); the SYN-ACK retransmission timer keeps running.
   if (m_state.Get() == SYN_RCVD && ack_only && accept_gate && !accept_gate()) {
@@ -373,13 +379,9 @@ void CfTcpSocket::SetTcpOptions(const netcore::TcpOptions& o) {
   m_keepIntvl = o.keep_interval ? ns(*o.keep_interval) : secs(g_profile.get("net.ipv4.tcp_keepalive_intvl"));
   m_keepCnt = o.keep_count ? static_cast<uint32_t>(*o.keep_count)
                            : static_cast<uint32_t>(g_profile.get("net.ipv4.tcp_keepalive_probes"));
+  // The user timeout replaces the retry count (tcp_write_timeout): under
+  // the linux profile ReTxTimeout gives up by time only.
   m_userTimeout = ns(o.user_timeout);
-  if (m_userTimeout.IsStrictlyPositive()) {
-    // The user timeout replaces the retry count (tcp_write_timeout): give
-    // up by time only (see ReTxTimeout).
-    m_dataRetries = 1u << 20;
-    m_dataRetrCount = m_dataRetries;
-  }
   m_keepaliveEvent.Cancel();
   // setsockopt(SO_KEEPALIVE) arms the timer a full idle time from now
   // (inet_csk_reset_keepalive_timer(sk, keepalive_time_when(tp))).
@@ -403,6 +405,9 @@ void CfTcpSocket::KeepaliveTimer() {
     ArmKeepalive(m_keepIdle);
     return;
   }
+  // An orphaned FIN_WAIT_2 socket is not probed: tcp_fin_timeout ends it
+  // (tcp_keepalive_timer's FIN_WAIT2 + SOCK_DEAD branch).
+  if (st == FIN_WAIT_2 && m_appClosed) return;
   // Data in flight or waiting: that is the retransmission timer's business.
   if (m_tcb->m_highTxMark > m_txBuffer->HeadSequence() ||
       m_txBuffer->SizeFromSequence(m_tcb->m_nextTxSequence) > 0) {
@@ -420,10 +425,13 @@ void CfTcpSocket::KeepaliveTimer() {
     return;
   }
   // tcp_xmit_probe_skb: an ACK carrying SND.UNA - 1, which the peer must
-  // answer (it is below its RCV.NXT).
+  // answer (it is below its RCV.NXT). With nothing in flight SND.UNA is the
+  // peer's last ACK, which counts our FIN once it was sent (ns-3's
+  // m_highTxMark does not).
+  const ns3::SequenceNumber32 una = m_sawPeerAck ? m_peerAck : m_tcb->m_highTxMark.Get();
   ns3::TcpHeader h;
   h.SetFlags(ns3::TcpHeader::ACK);
-  h.SetSequenceNumber(ns3::SequenceNumber32(m_tcb->m_highTxMark.Get().GetValue() - 1));
+  h.SetSequenceNumber(ns3::SequenceNumber32(una.GetValue() - 1));
   h.SetAckNumber(RcvNxt());
   h.SetSourcePort(m_endPoint->GetLocalPort());
   h.SetDestinationPort(m_endPoint->GetPeerPort());
@@ -435,13 +443,17 @@ void CfTcpSocket::KeepaliveTimer() {
   ArmKeepalive(m_keepIntvl);
 }
 
+// tcp_keepalive_timer giving up: tcp_send_active_reset, then tcp_write_err
+// (the error reported, the socket CLOSED).
 void CfTcpSocket::GiveUpNow(GiveUp why) {
   const ns3::Ptr<CfTcpSocket> self(this);
   m_keepaliveEvent.Cancel();
   m_finWait2Event.Cancel();
+  SendEmptyPacket(ns3::TcpHeader::RST);
   m_givingUp = why;
   NotifyErrorClose();
   m_givingUp = GiveUp::None;
+  m_state = CLOSED;
   DeallocateEndPoint();
 }
 

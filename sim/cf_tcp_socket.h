@@ -145,6 +145,10 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   uint32_t m_keepCnt = 0;
   uint32_t m_probesOut = 0;
   ns3::Time m_lastRcv;
+  // The highest ACK the peer sent (SND.UNA, our FIN counted, once nothing
+  // is in flight): a probe carries one below it.
+  ns3::SequenceNumber32 m_peerAck;
+  bool m_sawPeerAck = false;
   ns3::EventId m_keepaliveEvent;
   void ArmKeepalive(ns3::Time in);
   void KeepaliveTimer();

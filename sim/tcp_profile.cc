@@ -17,8 +17,10 @@ const std::vector<TcpSysctl>& tcp_sysctls() {
   static const std::vector<TcpSysctl> table = {
       {"net.ipv4.tcp_retries2", 15, 1, 30, "count",
        "give-up on unacknowledged data: the time 15 back-offs from 200 ms take (924.6 s), not a count"},
-      {"net.ipv4.tcp_syn_retries", 6, 1, 20, "count", "SYN retransmissions before a connect fails (6: after 127 s)"},
-      {"net.ipv4.tcp_synack_retries", 5, 1, 20, "count",
+      // At most 6: a 7th back-off (128 s) would pass Linux's 120 s cap,
+      // which the sim's SYN timer (ns-3's) does not apply.
+      {"net.ipv4.tcp_syn_retries", 6, 1, 6, "count", "SYN retransmissions before a connect fails (6: after 127 s)"},
+      {"net.ipv4.tcp_synack_retries", 5, 1, 6, "count",
        "SYN-ACK retransmissions before a half-made connection is dropped (5: after 63 s)"},
       {"net.ipv4.tcp_fin_timeout", 60, 1, 86400, "s",
        "how long a FIN_WAIT_2 socket the application closed waits for the peer's FIN"},

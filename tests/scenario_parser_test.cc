@@ -76,6 +76,7 @@ const BadCase kBad[] = {
     {"tcp-sysctl-out-of-range", 5, "tcp.sysctl.net.ipv4.tcp_keepalive_probes", "expected an integer in [1, 127]"},
     {"tcp-sysctl-on-ns3", 5, "tcp.sysctl.net.ipv4.tcp_retries2", "applies to the linux profile"},
     {"keepalive-on-ns3", 3, "tcp.profile", "keepalive and user_timeout need the linux profile"},
+    {"tcp-rto-min-above-max", 6, "tcp.sysctl.net.ipv4.tcp_rto_min_us", "must not exceed the maximum"},
     {"keepalive-not-whole-seconds", 5, "server.keepalive.idle", "whole seconds"},
     {"keepalive-with-time-scale", 4, "time_scale", "which time_scale cannot stretch"},
     {"server-key-now-an-option", 4, "server.idle", "an option of server kind 'heartbeat': write it under server.options"},

@@ -92,6 +92,7 @@ SCHEMA_REJECTS = {
 NOT_SCHEMA = {
     "tcp-sysctl-on-ns3.yaml": "a sysctl with tcp.profile ns3 (a rule across two keys)",
     "keepalive-on-ns3.yaml": "keepalive with tcp.profile ns3 (a rule across two keys)",
+    "tcp-rto-min-above-max.yaml": "a minimum RTO above the maximum (a rule across two keys)",
     "keepalive-not-whole-seconds.yaml": "a keepalive time that is not whole seconds (the parser's unit rule)",
     "keepalive-with-time-scale.yaml": "keepalive with asio and a time_scale other than 1 (a rule across keys)",
     "nested-too-deep.yaml": "a limit of the YAML reader (nesting depth), not of the document's shape",

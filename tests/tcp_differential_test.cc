@@ -284,8 +284,9 @@ double syn_give_up(Lab& lab, SocketError* how, Duration limit) {
 
 // One experiment on the three stacks. `linux_expected`: Linux's own model
 // of it (sanity: the kernel measured is the kernel modelled).
-// Tolerance: `slack` s plus 5% of the expected time. Linux's RTO on
-// loopback measures about 210 ms where the sim's is 202 ms (Linux's timer
+// Tolerance: `slack` s plus 5% of the expected time (slack 0.5 s: the
+// kernel's side runs on a busy 2-core machine, under sanitizers in CI).
+// Linux's RTO on loopback measures about 210 ms where the sim's is 202 ms (Linux's timer
 // granularity), which the 5% covers over a dozen back-offs; the slack
 // covers a real machine's scheduling. The ns3 profile misses every one of
 // these by far more.
@@ -319,7 +320,7 @@ void differential(const char* what, const Sysctls& sysctls, double slack, double
 TEST(TcpDifferential, DarkPeerGiveUpFollowsTcpRetries2Budget) {
   REQUIRE_ROOT();
   // tcp_retries2 = 5: (2^6 - 1) x 200 ms = 12.6 s, checked at RTO expiries.
-  differential("give-up on a dark peer, tcp_retries2=5", {{"net.ipv4.tcp_retries2", 5}}, 0.3, 12.6, [](Lab& lab) {
+  differential("give-up on a dark peer, tcp_retries2=5", {{"net.ipv4.tcp_retries2", 5}}, 0.5, 12.6, [](Lab& lab) {
     SocketError how = SocketError::None;
     const double t = dark_peer_give_up(lab, {}, &how, 200s);
     if (t != kNever) {
@@ -333,7 +334,7 @@ TEST(TcpDifferential, MinimumRtoShowsInAShortGiveUp) {
   REQUIRE_ROOT();
   // tcp_retries2 = 3: 0.2 + 0.4 + 0.8 + 1.6 = 3.0 s; with ns-3's 1 s
   // minimum RTO the same budget could not be met before 1 + 2 + ... s.
-  differential("give-up on a dark peer, tcp_retries2=3", {{"net.ipv4.tcp_retries2", 3}}, 0.3, 3.0, [](Lab& lab) {
+  differential("give-up on a dark peer, tcp_retries2=3", {{"net.ipv4.tcp_retries2", 3}}, 0.5, 3.0, [](Lab& lab) {
     return dark_peer_give_up(lab, {}, nullptr, 200s);
   });
 }
@@ -343,13 +344,13 @@ TEST(TcpDifferential, RtoCapShowsInTheGiveUp) {
   // tcp_rto_max_ms = 1000 (Linux 6.15+), tcp_retries2 = 8: back-offs 0.2,
   // 0.4, 0.8, then 1 s capped: 1.4 + 6 x 1 = 7.4 s. ns-3's cap is 60 s.
   differential("give-up on a dark peer, tcp_rto_max_ms=1000, tcp_retries2=8",
-               {{"net.ipv4.tcp_rto_max_ms", 1000}, {"net.ipv4.tcp_retries2", 8}}, 0.3, 7.4,
+               {{"net.ipv4.tcp_rto_max_ms", 1000}, {"net.ipv4.tcp_retries2", 8}}, 0.5, 7.4,
                [](Lab& lab) { return dark_peer_give_up(lab, {}, nullptr, 300s); });
 }
 
 TEST(TcpDifferential, UserTimeoutClosesAtItsTime) {
   REQUIRE_ROOT();
-  differential("TCP_USER_TIMEOUT 3s on a dark peer", {}, 0.3, 3.0, [](Lab& lab) {
+  differential("TCP_USER_TIMEOUT 3s on a dark peer", {}, 0.5, 3.0, [](Lab& lab) {
     TcpOptions o;
     o.user_timeout = 3s;
     SocketError how = SocketError::None;
@@ -364,7 +365,7 @@ TEST(TcpDifferential, UserTimeoutClosesAtItsTime) {
 TEST(TcpDifferential, KeepaliveDetectsADarkPeer) {
   REQUIRE_ROOT();
   // Probes at 2, 3 and 4 s unanswered: dropped at 2 + 3 x 1 = 5 s.
-  differential("keepalive 2s/1s/3 on a dark peer", {}, 0.3, 5.0, [](Lab& lab) {
+  differential("keepalive 2s/1s/3 on a dark peer", {}, 0.5, 5.0, [](Lab& lab) {
     SocketError how = SocketError::None;
     const double t = keepalive_detection(lab, &how, 30s);
     if (t != kNever) {
@@ -376,14 +377,14 @@ TEST(TcpDifferential, KeepaliveDetectsADarkPeer) {
 
 TEST(TcpDifferential, AnOrphanedFinWait2SocketLivesTcpFinTimeout) {
   REQUIRE_ROOT();
-  differential("FIN_WAIT_2 after close, tcp_fin_timeout=3", {{"net.ipv4.tcp_fin_timeout", 3}}, 0.3, 3.0,
+  differential("FIN_WAIT_2 after close, tcp_fin_timeout=3", {{"net.ipv4.tcp_fin_timeout", 3}}, 0.5, 3.0,
                [](Lab& lab) { return fin_wait_2_lifetime(lab, 30s); });
 }
 
 TEST(TcpDifferential, SynRetriesAgainstAFullAcceptQueue) {
   REQUIRE_ROOT();
   // tcp_syn_retries = 2: SYNs at 0, 1 and 3 s, given up at 7 s.
-  differential("connect to a full accept queue, tcp_syn_retries=2", {{"net.ipv4.tcp_syn_retries", 2}}, 0.3, 7.0,
+  differential("connect to a full accept queue, tcp_syn_retries=2", {{"net.ipv4.tcp_syn_retries", 2}}, 0.5, 7.0,
                [](Lab& lab) {
                  SocketError how = SocketError::None;
                  const double t = syn_give_up(lab, &how, 120s);
@@ -497,6 +498,56 @@ TEST(SimLinuxProfile, KeepaliveProbesAreAnsweredByALivePeer) {
   EXPECT_TRUE(p->server->is_open());
 }
 
+// Half-closed, both ends alive: the client's FIN_WAIT_2 socket (which its
+// application still holds) probes the peer, and the peer must answer a
+// probe whose SND.UNA counts the FIN.
+TEST(SimLinuxProfile, KeepaliveProbesOfAHalfClosedConnectionAreAnswered) {
+  SimLab lab(TcpProfileKind::Linux, {});
+  auto p = connected(lab);
+  ASSERT_TRUE(p);
+  TcpOptions o;
+  o.keepalive = true;
+  o.keep_idle = 1s;
+  o.keep_interval = 1s;
+  o.keep_count = 2;
+  p->client->set_tcp_options(o);
+  p->server->set_tcp_options(o);
+  p->client->shutdown_output();
+  ASSERT_TRUE(lab.loop().run_until([&] { return p->server_probe.fin; }, 5s));
+  lab.loop().run_for(60s);
+  EXPECT_FALSE(p->client_probe.error.has_value()) << netcore::to_string(*p->client_probe.error);
+  EXPECT_FALSE(p->server_probe.error.has_value()) << netcore::to_string(*p->server_probe.error);
+  bool fin_wait_2 = false;
+  for (const auto& s : lab.client_sockets()) fin_wait_2 = fin_wait_2 || s.state == TcpState::FinWait2;
+  EXPECT_TRUE(fin_wait_2);
+}
+
+// An orphaned FIN_WAIT_2 socket is ended by tcp_fin_timeout, not probed to
+// death by keepalive (Linux's keepalive timer leaves it to the FIN timeout).
+TEST(SimLinuxProfile, AnOrphanedFinWait2SocketIsNotProbed) {
+  SimLab lab(TcpProfileKind::Linux, {{"net.ipv4.tcp_fin_timeout", 20}});
+  auto p = connected(lab);
+  ASSERT_TRUE(p);
+  TcpOptions o;
+  o.keepalive = true;
+  o.keep_idle = 1s;
+  o.keep_interval = 1s;
+  o.keep_count = 2;
+  p->client->set_tcp_options(o);
+  const std::uint16_t port = p->client->local_address().port;
+  const auto t0 = lab.loop().now();
+  p->client->close();
+  auto in_fin_wait_2 = [&] {
+    for (const auto& s : lab.client_sockets())
+      if (s.local.port == port && s.state == TcpState::FinWait2) return true;
+    return false;
+  };
+  ASSERT_TRUE(poll(lab, in_fin_wait_2, 5s));
+  lab.darken();
+  ASSERT_TRUE(poll(lab, [&] { return !in_fin_wait_2(); }, 40s));
+  EXPECT_NEAR(secs(lab.loop().now() - t0), 20.0, 0.1);
+}
+
 TEST(SimLinuxProfile, SameSeedSameTrace) {
   auto run = [](std::uint32_t seed) {
     WorldConfig cfg;
@@ -520,6 +571,7 @@ TEST(SimLinuxProfile, SameSeedSameTrace) {
     });
     w.transport("client0").connect({w.address_of("server"), 7000}, 5s, [&](std::shared_ptr<Socket> s, SocketError) {
       cli = s;
+      if (!s) return;
       s->set_handler(&cp);
       s->set_reading(true);
       s->write(Bytes(5000, 'y'), {});

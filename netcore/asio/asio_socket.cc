@@ -145,14 +145,16 @@ void AsioSocket::fail(const error_code& ec) {
 
 // Linux reports every give-up as ETIMEDOUT: retransmissions out of
 // tcp_retries2's budget, TCP_USER_TIMEOUT, unanswered keepalive probes.
-// TCP_INFO tells them apart: keepalive probes leave tcpi_probes (the
-// probes out) above zero, retransmissions leave it zero.
+// TCP_INFO tells them apart: a keepalive give-up leaves tcpi_probes (the
+// probes out) above zero and no retransmission counted; a retransmission
+// give-up counts retransmissions. (Zero-window probes share tcpi_probes.)
 SocketError AsioSocket::timed_out_cause() const {
   struct tcp_info info {};
   socklen_t len = sizeof info;
   const bool have =
       ::getsockopt(const_cast<tcp::socket&>(sock_).native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0;
-  if (tcp_options_.keepalive && have && info.tcpi_probes > 0) return SocketError::KeepaliveTimedOut;
+  if (tcp_options_.keepalive && have && info.tcpi_probes > 0 && info.tcpi_retransmits == 0)
+    return SocketError::KeepaliveTimedOut;
   if (tcp_options_.user_timeout > Duration::zero()) return SocketError::UserTimedOut;
   return SocketError::TimedOut;
 }
