@@ -12,12 +12,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 
 #include "connfail/netcore/asio/asio_transport.h"
@@ -416,11 +416,17 @@ TEST(TcpDifferential, TimeWaitLastsSixtySeconds) {
     if (lab.name() == "linux") {
       std::string out;
       netcore::asio::run_command({"ss", "-tnoH", "state", "time-wait", "src", kClientHost}, "", out);
-      std::smatch m;
-      if (!std::regex_search(out, m, std::regex(R"(timewait,(\d+)(ms|sec|min))"))) return kNever;
-      double left = std::stod(m[1]);
-      if (m[2] == "ms") left /= 1000;
-      if (m[2] == "min") left *= 60;
+      // "timer:(timewait,59sec,0)"
+      const std::size_t at = out.find("timewait,");
+      if (at == std::string::npos) return kNever;
+      std::size_t end = at + 9;
+      while (end < out.size() && std::isdigit(static_cast<unsigned char>(out[end]))) ++end;
+      if (end == at + 9) return kNever;
+      double left = std::stod(out.substr(at + 9, end - at - 9));
+      const std::string unit = out.substr(end, 3);
+      if (unit.rfind("ms", 0) == 0) left /= 1000;
+      else if (unit == "min") left *= 60;
+      else if (unit != "sec") return kNever;
       return secs(lab.loop().now() - t0) + left;
     }
     const auto step = 100ms;
