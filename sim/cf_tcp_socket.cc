@@ -39,7 +39,6 @@ netcore::Address address_of(const ns3::Address& a) {
 
 void CfTcpSocket::SetStateObserver(StateObserver observer) { g_observer = std::move(observer); }
 void CfTcpSocket::SetProfile(const TcpProfile& profile) { g_profile = profile; }
-const TcpProfile& CfTcpSocket::Profile() { return g_profile; }
 void CfTcpSocket::ResetSerials() { g_next_serial = 1; }
 
 ns3::TypeId CfTcpSocket::GetTypeId() {

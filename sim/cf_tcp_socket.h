@@ -84,7 +84,6 @@ class CfTcpSocket : public ns3::TcpSocketBase {
   /// The profile every CfTcpSocket created from now on follows (SimWorld
   /// sets it with the ns-3 attribute defaults that go with it).
   static void SetProfile(const TcpProfile& profile);
-  static const TcpProfile& Profile();
   /// SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT and TCP_USER_TIMEOUT, as
   /// Linux implements them (net/ipv4/tcp_timer.c): a probe (an ACK one
   /// below SND.UNA) after `idle` without a segment from the peer, then every

@@ -174,6 +174,15 @@ std::unique_ptr<Pair> connected(Lab& lab) {
 
 constexpr double kNever = -1;
 
+TcpOptions keepalive(Duration idle, Duration interval, int count) {
+  TcpOptions o;
+  o.keepalive = true;
+  o.keep_idle = idle;
+  o.keep_interval = interval;
+  o.keep_count = count;
+  return o;
+}
+
 // Polls `pred` every millisecond of loop time. (A sim loop checks a
 // run_until condition when netcore work runs; a socket the application let
 // go changes state with none.)
@@ -205,11 +214,7 @@ double dark_peer_give_up(Lab& lab, const TcpOptions& client_options, SocketError
 double keepalive_detection(Lab& lab, SocketError* how, Duration limit) {
   auto p = connected(lab);
   if (!p) return kNever;
-  TcpOptions o;
-  o.keepalive = true;
-  o.keep_idle = 2s;
-  o.keep_interval = 1s;
-  o.keep_count = 3;
+  const TcpOptions o = keepalive(2s, 1s, 3);
   const auto t0 = lab.loop().now();
   p->server->set_tcp_options(o);
   lab.darken();
@@ -493,11 +498,7 @@ TEST(SimLinuxProfile, KeepaliveProbesAreAnsweredByALivePeer) {
   SimLab lab(TcpProfileKind::Linux, {});
   auto p = connected(lab);
   ASSERT_TRUE(p);
-  TcpOptions o;
-  o.keepalive = true;
-  o.keep_idle = 1s;
-  o.keep_interval = 1s;
-  o.keep_count = 2;
+  const TcpOptions o = keepalive(1s, 1s, 2);
   p->server->set_tcp_options(o);
   lab.loop().run_for(60s);  // 60 idle seconds: probes every second, all answered
   EXPECT_FALSE(p->server_probe.error.has_value()) << netcore::to_string(*p->server_probe.error);
@@ -511,11 +512,7 @@ TEST(SimLinuxProfile, KeepaliveProbesOfAHalfClosedConnectionAreAnswered) {
   SimLab lab(TcpProfileKind::Linux, {});
   auto p = connected(lab);
   ASSERT_TRUE(p);
-  TcpOptions o;
-  o.keepalive = true;
-  o.keep_idle = 1s;
-  o.keep_interval = 1s;
-  o.keep_count = 2;
+  const TcpOptions o = keepalive(1s, 1s, 2);
   p->client->set_tcp_options(o);
   p->server->set_tcp_options(o);
   p->client->shutdown_output();
@@ -534,11 +531,7 @@ TEST(SimLinuxProfile, AnOrphanedFinWait2SocketIsNotProbed) {
   SimLab lab(TcpProfileKind::Linux, {{"net.ipv4.tcp_fin_timeout", 20}});
   auto p = connected(lab);
   ASSERT_TRUE(p);
-  TcpOptions o;
-  o.keepalive = true;
-  o.keep_idle = 1s;
-  o.keep_interval = 1s;
-  o.keep_count = 2;
+  const TcpOptions o = keepalive(1s, 1s, 2);
   p->client->set_tcp_options(o);
   const std::uint16_t port = p->client->local_address().port;
   const auto t0 = lab.loop().now();
@@ -568,11 +561,7 @@ TEST(SimLinuxProfile, SameSeedSameTrace) {
       srv = s;
       s->set_handler(&sp);
       s->set_reading(true);
-      TcpOptions o;
-      o.keepalive = true;
-      o.keep_idle = 1s;
-      o.keep_interval = 1s;
-      o.keep_count = 2;
+      const TcpOptions o = keepalive(1s, 1s, 2);
       s->set_tcp_options(o);
     });
     w.transport("client0").connect({w.address_of("server"), 7000}, 5s, [&](std::shared_ptr<Socket> s, SocketError) {

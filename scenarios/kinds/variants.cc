@@ -1,6 +1,7 @@
 // The known-bug variants: each reproduces a leak seen in real Netty-style
 // servers (the broken code is in scenarios/bugs/), so that a scenario can
 // prove its check FAILS on it and passes on the correct code.
+#include <functional>
 #include <memory>
 
 #include "connfail/scenarios/bugs/buggy_servers.h"
@@ -24,6 +25,21 @@ class SwallowingLoop final : public AcceptLoop {
  private:
   std::shared_ptr<bugs::SwallowingAcceptor> a_;
 };
+
+// The plan with `before` run on each server child ahead of its own set-up.
+ServerPlan before_each_child(ServerPlan plan, std::function<void(netcore::Channel&)> before) {
+  auto start = plan.start;
+  plan.start = [start, before](ServerContext& ctx) {
+    ServerInstance s = start(ctx);
+    auto child = s.child;
+    s.child = [child, before](netcore::Channel& ch) {
+      before(ch);
+      child(ch);
+    };
+    return s;
+  };
+  return plan;
+}
 
 }  // namespace
 
@@ -102,21 +118,13 @@ void register_builtin_variants(Registry& r) {
         "peer is never noticed";
     v.server_kinds = {"*"};
     v.server_plan = [](const Options&, ServerPlan plan) {
-      auto start = plan.start;
-      plan.start = [start](ServerContext& ctx) {
-        ServerInstance s = start(ctx);
-        auto child = s.child;
-        s.child = [child](netcore::Channel& ch) {
-          netcore::TcpOptions o = ch.options().tcp;
-          o.keep_idle.reset();
-          o.keep_interval.reset();
-          o.keep_count.reset();
-          ch.set_tcp_options(o);
-          child(ch);
-        };
-        return s;
-      };
-      return plan;
+      return before_each_child(std::move(plan), [](netcore::Channel& ch) {
+        netcore::TcpOptions o = ch.options().tcp;
+        o.keep_idle.reset();
+        o.keep_interval.reset();
+        o.keep_count.reset();
+        ch.set_tcp_options(o);
+      });
     };
     v.inapplicable = [](const Scenario& s) -> std::string {
       if (!s.server.tcp.keepalive) return "the server sets no keepalive (server.keepalive)";
@@ -132,17 +140,9 @@ void register_builtin_variants(Registry& r) {
     v.description = "a server handler schedules a timer on active and never cancels it";
     v.server_kinds = {"*"};
     v.server_plan = [](const Options&, ServerPlan plan) {
-      auto start = plan.start;
-      plan.start = [start](ServerContext& ctx) {
-        ServerInstance s = start(ctx);
-        auto child = s.child;
-        s.child = [child](netcore::Channel& ch) {
-          ch.pipeline().add_last("timer-leak", std::make_shared<bugs::TimerLeakHandler>());
-          child(ch);
-        };
-        return s;
-      };
-      return plan;
+      return before_each_child(std::move(plan), [](netcore::Channel& ch) {
+        ch.pipeline().add_last("timer-leak", std::make_shared<bugs::TimerLeakHandler>());
+      });
     };
     r.add(std::move(v), kFile, __LINE__);
   }
