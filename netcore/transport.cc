@@ -1,5 +1,7 @@
 #include "connfail/netcore/transport.h"
 
+#include <cctype>
+
 namespace netcore {
 
 const char* to_string(TcpState s) {
@@ -36,6 +38,24 @@ bool is_closing_state(TcpState s) {
 std::string Address::to_string() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
+}
+
+namespace {
+std::string unmapped_host(const std::string& h) {
+  static const std::string kMapped = "::ffff:";
+  if (h.size() > kMapped.size() && h.find('.') != std::string::npos) {
+    std::string head = h.substr(0, kMapped.size());
+    for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (head == kMapped) return h.substr(kMapped.size());
+  }
+  return h;
+}
+}  // namespace
+
+bool same_endpoint(const Address& a, const Address& b) {
+  if (a.port != b.port) return false;
+  if (a.host.empty() || b.host.empty()) return true;
+  return unmapped_host(a.host) == unmapped_host(b.host);
 }
 
 void ConnectCanceller::cancel() {

@@ -99,6 +99,13 @@ struct Address {
   bool operator==(const Address& o) const { return host == o.host && port == o.port; }
 };
 
+/// True if `a` and `b` name the same endpoint: the same port, and the same
+/// host where an IPv4 address and its IPv4-mapped IPv6 form (::ffff:a.b.c.d,
+/// as a dual-stack socket reports an IPv4 peer) are one. An empty host is
+/// unknown and matches any. Ports alone are not enough: two source addresses
+/// can be given the same ephemeral port.
+bool same_endpoint(const Address& a, const Address& b);
+
 enum class SocketError {
   None,
   Reset,      // the peer (or a middlebox) sent RST

@@ -203,9 +203,12 @@ class AsioEnv final : public RunnerEnv {
   }
 
   std::string group_of_remote(const Address& remote) override {
+    // By address and port: in a namespace each group's proxy connects from
+    // an address of its own, and the kernel may give two of them the same
+    // port (one group's connection was once judged as another's).
     for (std::size_t g = 0; g < proxies_.size(); ++g)
       for (const auto& pe : proxies_[g]->ledger().entries())
-        if (pe.side == Side::Client && pe.local.port == remote.port) return s_.clients[g].name;
+        if (pe.side == Side::Client && netcore::same_endpoint(pe.local, remote)) return s_.clients[g].name;
     return "";
   }
   std::string server_node() const override { return "local"; }

@@ -105,4 +105,28 @@ TEST(SocketOwners, DescribeIsOneReadableLine) {
   for (const auto& o : owned) EXPECT_EQ(describe(o).find('\n'), std::string::npos);
 }
 
+// A server's row names its peer; the peer's own ledger names its local end.
+// Two groups' proxies in a namespace connect from 127.1.0.1 and 127.1.0.2 and
+// may get the same port: matching ports alone put one group's connection
+// under the other (seen once in CI as a 'left-open' of the wrong group).
+TEST(SameEndpoint, TheSamePortFromAnotherAddressIsAnotherEndpoint) {
+  EXPECT_TRUE(same_endpoint({"127.1.0.2", 46203}, {"127.1.0.2", 46203}));
+  EXPECT_FALSE(same_endpoint({"127.1.0.1", 46203}, {"127.1.0.2", 46203}));
+  EXPECT_FALSE(same_endpoint({"127.1.0.2", 46203}, {"127.1.0.2", 46204}));
+}
+
+TEST(SameEndpoint, AnIpv4MappedPeerIsItsIpv4Address) {
+  // A dual-stack (Java) server reports an IPv4 peer as ::ffff:a.b.c.d.
+  EXPECT_TRUE(same_endpoint({"::ffff:127.1.0.2", 5}, {"127.1.0.2", 5}));
+  EXPECT_TRUE(same_endpoint({"127.0.0.1", 5}, {"::FFFF:127.0.0.1", 5}));
+  EXPECT_FALSE(same_endpoint({"::ffff:127.1.0.1", 5}, {"127.1.0.2", 5}));
+  EXPECT_FALSE(same_endpoint({"::1", 5}, {"127.0.0.1", 5}));
+  EXPECT_TRUE(same_endpoint({"::1", 5}, {"::1", 5}));
+}
+
+TEST(SameEndpoint, AnUnknownHostMatchesByPort) {
+  EXPECT_TRUE(same_endpoint({"", 7}, {"10.0.0.1", 7}));
+  EXPECT_FALSE(same_endpoint({"", 7}, {"10.0.0.1", 8}));
+}
+
 }  // namespace
