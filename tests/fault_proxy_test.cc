@@ -308,7 +308,9 @@ TEST_F(FaultProxyTest, ToxicsChangingMidStreamKeepTheBytesExact) {
 // ----------------------------------------------------------------- blackhole
 
 TEST_F(FaultProxyTest, BlackholeLetsTheServerReapASilentPeerWhileTheClientStaysOpen) {
-  constexpr auto kIdle = milliseconds(200);
+  // 25 pings per idle time: a loop stalled for a whole idle time (a busy
+  // sanitizer build) would have the server reap a pinging client.
+  constexpr auto kIdle = milliseconds(1000);
   serve(heartbeat_server(kIdle));
   std::shared_ptr<HeartbeatSender> sender;
   // The client pings every 40 ms and itself tolerates 10 s of silence.

@@ -142,7 +142,9 @@ TEST(Netns, ANamespaceOfADeadRunIsRemovedAndALiveRunsIsKept) {
   const std::string kept = "connfail-" + std::to_string(live) + "-0";
   ASSERT_EQ(netcore::asio::run_command({"ip", "netns", "add", stale}, "", out), 0) << out;
   ASSERT_EQ(netcore::asio::run_command({"ip", "netns", "add", kept}, "", out), 0) << out;
-  EXPECT_GE(NetNamespace::remove_stale(), 1);
+  // Not a count: a test of another process may create a namespace, and so
+  // remove the stale one, between the add and this call.
+  NetNamespace::remove_stale();
   EXPECT_FALSE(has_namespace_of(dead)) << stale << " was not removed";
   EXPECT_TRUE(has_namespace_of(live)) << kept << " (its process is alive) was removed";
   netcore::asio::run_command({"ip", "netns", "delete", kept}, "", out);
@@ -176,10 +178,14 @@ std::string scenario(const std::string& server_args, const std::string& faults, 
          "faults:\n" + faults;
 }
 
+// The loss is aimed at steady only: a doomed connection whose SYN or SYN-ACK
+// is lost is retried 1 s later, after its host vanished, and the server never
+// sees it (2 findings instead of 3, about one run in 16).
 const std::string kLossAndHalfOpen =
     "  - kind: loss\n"
     "    at: 0s\n"
     "    rate: 0.01\n"
+    "    targets: [steady]\n"
     "  - kind: half-open\n"
     "    at: 1s\n"
     "    targets: [doomed]\n"

@@ -2,6 +2,8 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -135,7 +137,14 @@ void start_connect(const std::shared_ptr<AsioLoop>& loop, const std::shared_ptr<
   if (!source_host.empty()) {
     error_code bec;
     a->sock.open(addr.is_v4() ? tcp::v4() : tcp::v6(), bec);
-    if (!bec) a->sock.bind(tcp::endpoint(source, 0), bec);
+    if (!bec) {
+      // The port is chosen at connect(), against the whole 4-tuple, and not
+      // by bind(port 0), which may hand out a port another socket listens on
+      // at another address (the server's own, in a namespace).
+      const int one = 1;
+      ::setsockopt(a->sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      a->sock.bind(tcp::endpoint(source, 0), bec);
+    }
     if (bec) {
       loop->cancel(a->timer);
       a->finished = true;
