@@ -111,6 +111,7 @@ void finish_run(RunContext& rc, Sampler& sampler, ServerUnderTest& server, Workl
     in.external_fd_delta = server.process_fd_delta();
     in.external_fd_slack = x->fd_slack;
     in.sample_every = seconds_of(rc.opts.sample_every);
+    if (!r.samples.empty()) in.last_sample = r.samples.back().t;
   }
 
   // Teardown: close everything, then look for what outlives it.
