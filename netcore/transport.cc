@@ -1,6 +1,7 @@
 #include "connfail/netcore/transport.h"
 
 #include <cctype>
+#include <string_view>
 
 namespace netcore {
 
@@ -41,14 +42,14 @@ std::string Address::to_string() const {
 }
 
 namespace {
-std::string unmapped_host(const std::string& h) {
-  static const std::string kMapped = "::ffff:";
-  if (h.size() > kMapped.size() && h.find('.') != std::string::npos) {
-    std::string head = h.substr(0, kMapped.size());
-    for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (head == kMapped) return h.substr(kMapped.size());
-  }
-  return h;
+// "::ffff:a.b.c.d" -> "a.b.c.d"; anything else as it is. No allocation: the
+// verdict compares every row with every proxy connection of the same port.
+std::string_view unmapped_host(std::string_view h) {
+  constexpr std::string_view kMapped = "::ffff:";
+  if (h.size() <= kMapped.size() || h.find('.') == std::string_view::npos) return h;
+  for (std::size_t i = 0; i < kMapped.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(h[i])) != kMapped[i]) return h;
+  return h.substr(kMapped.size());
 }
 }  // namespace
 

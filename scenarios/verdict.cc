@@ -223,8 +223,7 @@ std::vector<Finding> compute_findings(const VerdictInput& in) {
       // Seen by the last sample: still there. (Not "within one interval of
       // the verdict": the samples drift late on a busy machine, and the last
       // one can fall more than an interval before the verdict.)
-      const bool still_there = in.last_sample >= 0 ? h.last_seen + 1e-9 >= in.last_sample
-                                                   : h.last_seen + 1e-9 >= in.end_seconds - in.sample_every;
+      const bool still_there = h.last_seen + 1e-9 >= in.last_sample;
       if (left < 0 && !still_there) left = h.last_seen + in.sample_every;
       // One sampling interval of tolerance: the samples are that coarse.
       if (left >= 0 && left <= deadline + in.sample_every) continue;

@@ -89,8 +89,8 @@ struct VerdictInput {
   std::optional<long long> external_fd_delta;
   long long external_fd_slack = 0;
   double sample_every = 1;
-  /// When the last inventory sample was taken (scenario seconds; < 0: none).
-  /// A row that sample saw is still there at the verdict.
+  /// When the last inventory sample was taken (scenario seconds). A row that
+  /// sample saw is still there at the verdict.
   double last_sample = -1;
 };
 

@@ -192,7 +192,7 @@ TEST(ProcessServer, HalfOpenPeersAreReapedByAServerWithAnIdleCheck) {
 // The samples drift late on a busy machine, so the last one can fall more than
 // an interval before the verdict: a row that sample saw is still there.
 std::vector<Finding> half_open_verdict(double last_seen_at) {
-  static Scenario s;
+  Scenario s;
   s.duration = 5s;
   s.quiesce = 2s;
   s.expect.half_open_reaped_within_grace = 1s;
