@@ -52,6 +52,20 @@ constexpr long long kMaxClientsPerGroup = 100000;
 // Limits of a scenario file (docs/scenarios.md, "Limits").
 constexpr std::size_t kMaxFileBytes = 1u << 20;
 constexpr int kMaxDepth = 32;
+
+// The YAML reader's bounds for a scenario file of `bytes` bytes. Its CPU
+// time grows with the document: yaml-cpp takes about 0.7 s for a valid
+// 1 MiB file here, 1.3 to 2.4 s under ASan+UBSan. The budget is 2 s plus
+// 6 s per MiB, so no valid file within kMaxFileBytes comes near it in any
+// build, while a document yaml-cpp never returns from still stops within
+// seconds. The wall-clock backstop stays well above it.
+YamlLimits scenario_yaml_limits(std::size_t bytes) {
+  YamlLimits l;
+  l.max_depth = kMaxDepth;
+  l.max_time = std::chrono::milliseconds(2000 + static_cast<long long>(bytes) * 6000 / (1 << 20));
+  l.max_wall = std::max(std::chrono::milliseconds(10000), 3 * l.max_time);
+  return l;
+}
 constexpr std::size_t kMaxGroups = 1000;
 constexpr std::size_t kMaxFaults = 1000;
 constexpr std::size_t kMaxSeeds = 1000;
@@ -1445,10 +1459,7 @@ ParseResult parse_scenario_text(const std::string& text, const std::string& file
     }
     // yaml-cpp in a bounded child process (scenarios/yaml_reader.h): no
     // input can hang this call or exhaust the machine.
-    YamlLimits yaml_limits;
-    yaml_limits.max_depth = kMaxDepth;
-    yaml_limits.max_time = std::chrono::milliseconds(500);
-    const YamlLoad loaded = load_yaml(text, yaml_limits);
+    const YamlLoad loaded = load_yaml(text, scenario_yaml_limits(text.size()));
     const std::vector<YamlNode>& docs = loaded.documents;
     const bool syntax_ok = !loaded.error.has_value();
     if (loaded.error) {
@@ -1496,7 +1507,7 @@ std::vector<TransportKind> declared_transports(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::string text;
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    const YamlLoad loaded = text.size() <= kMaxFileBytes ? load_yaml(text) : YamlLoad{};
+    const YamlLoad loaded = text.size() <= kMaxFileBytes ? load_yaml(text, scenario_yaml_limits(text.size())) : YamlLoad{};
     if (!loaded.error && loaded.documents.size() == 1 && loaded.documents[0].IsMap())
       for (const auto& [k, v] : loaded.documents[0].entries)
         if (k.IsScalar() && k.Scalar() == "transports" && v.IsSequence())

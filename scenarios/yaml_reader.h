@@ -7,7 +7,9 @@
 // positions are the ones connfail's messages have always carried, so it
 // stays -- but it runs in a forked child process that the caller bounds:
 //   * the child is killed (SIGKILL) when it has used `max_time` of CPU time
-//     (not wall time: a loaded machine must not make a valid file fail),
+//     before sending its answer (not wall time: a loaded machine must not
+//     make a valid file fail; not its exit, whose cost grows with the
+//     caller's memory, not with the document),
 //     or run for `max_wall` of wall time (a backstop), or grown by
 //     `max_memory` bytes of resident memory (polled every few
 //     milliseconds), or when it writes more than `max_output` bytes;
@@ -55,6 +57,10 @@ struct YamlLimits {
   std::chrono::milliseconds max_wall{10000};  // wall time, a backstop (keep it above max_time)
   std::size_t max_memory = 256u << 20;  // growth of the child's resident memory
   std::size_t max_output = 64u << 20;   // the tree, serialized
+  /// Called in the child after it has sent its answer, just before it
+  /// exits; nothing else sets it. Tests use it to make leaving expensive,
+  /// as leaving an address space forked from a large program is.
+  void (*child_before_exit)() = nullptr;
 };
 
 struct YamlLoad {
