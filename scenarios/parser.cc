@@ -54,16 +54,20 @@ constexpr std::size_t kMaxFileBytes = 1u << 20;
 constexpr int kMaxDepth = 32;
 
 // The YAML reader's bounds for a scenario file of `bytes` bytes. Its CPU
-// time grows with the document: yaml-cpp takes about 0.7 s for a valid
-// 1 MiB file here, 1.3 to 2.4 s under ASan+UBSan. The budget is 2 s plus
-// 6 s per MiB, so no valid file within kMaxFileBytes comes near it in any
-// build, while a document yaml-cpp never returns from still stops within
-// seconds. The wall-clock backstop stays well above it.
-YamlLimits scenario_yaml_limits(std::size_t bytes) {
+// time and memory grow with the document: for a valid 1 MiB file yaml-cpp
+// takes about 0.7 s and grows by about 80 MiB here, 1.3 to 2.4 s and about
+// 200 MiB under ASan+UBSan (freed memory stays in its quarantine). The
+// budget is 2 s plus 6 s per MiB of CPU time and 256 MiB plus 512 MiB per
+// MiB of memory, so no valid file within kMaxFileBytes comes near either
+// in any build, while a document yaml-cpp never returns from still stops
+// within seconds. The wall-clock backstop stays well above the CPU time.
+YamlLimits scenario_yaml_limits(std::size_t bytes, std::chrono::milliseconds cpu = std::chrono::milliseconds(0)) {
   YamlLimits l;
   l.max_depth = kMaxDepth;
-  l.max_time = std::chrono::milliseconds(2000 + static_cast<long long>(bytes) * 6000 / (1 << 20));
+  l.max_time = cpu.count() > 0 ? cpu
+                               : std::chrono::milliseconds(2000 + static_cast<long long>(bytes) * 6000 / (1 << 20));
   l.max_wall = std::max(std::chrono::milliseconds(10000), 3 * l.max_time);
+  l.max_memory = (std::size_t{256} << 20) + bytes * 512;
   return l;
 }
 constexpr std::size_t kMaxGroups = 1000;
@@ -1459,7 +1463,7 @@ ParseResult parse_scenario_text(const std::string& text, const std::string& file
     }
     // yaml-cpp in a bounded child process (scenarios/yaml_reader.h): no
     // input can hang this call or exhaust the machine.
-    const YamlLoad loaded = load_yaml(text, scenario_yaml_limits(text.size()));
+    const YamlLoad loaded = load_yaml(text, scenario_yaml_limits(text.size(), limits.yaml_cpu));
     const std::vector<YamlNode>& docs = loaded.documents;
     const bool syntax_ok = !loaded.error.has_value();
     if (loaded.error) {

@@ -6,6 +6,7 @@
 // transports cannot inject (e.g. packet loss on the real transport).
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ struct ParseLimits {
   /// Wall time of one run on the real transport: (duration + quiesce) x
   /// time_scale.
   Duration max_real_time = std::chrono::hours(1);
+  /// CPU time the YAML reader may use on the file (scenarios/yaml_reader.h);
+  /// zero: 2 s plus 6 s per MiB of the file (docs/scenarios.md, "Limits").
+  /// The fuzz targets set less, to stay inside libFuzzer's per-input timeout.
+  std::chrono::milliseconds yaml_cpu{0};
 };
 
 ParseResult parse_scenario_text(const std::string& text, const std::string& file_name, const ParseLimits& limits = {});
