@@ -38,13 +38,19 @@ void Sampler::sample() {
 }
 
 void Sampler::start() {
-  const Duration every = rc_.T(rc_.opts.sample_every);
+  const Duration every = std::max(rc_.T(rc_.opts.sample_every), Duration(1));  // never 0: the loop below ends
+  // At a fixed rate: sample k is due at start + k x every, however late the
+  // one before it ran. Each one scheduled `every` after the last would let a
+  // busy real-transport loop's lateness add up, and a state's age (what the
+  // close-wait check compares with its grace) be measured from a sample
+  // that drifted. On sim no timer is ever late, so the times are the same.
+  due_ = rc_.loop.now();
   tick_ = [this, every] {
     sample();
-    if (rc_.loop.now() + every <= rc_.end_of_run())
-      timer_ = rc_.schedule(every, tick_);
-    else
-      timer_ = 0;
+    const netcore::TimePoint now = rc_.loop.now();
+    do due_ += every;
+    while (due_ < now);  // slots a stalled loop missed are skipped, not run in a burst
+    timer_ = due_ <= rc_.end_of_run() ? rc_.schedule(due_ - now, tick_) : 0;
   };
   timer_ = rc_.schedule(Duration::zero(), tick_);
 }

@@ -33,6 +33,7 @@ class Sampler {
   std::map<std::string, std::string> last_state_;
   std::function<void()> tick_;
   netcore::TimerId timer_ = 0;
+  netcore::TimePoint due_{};  // when the sample being waited for is due
 };
 
 /// Takes the verdict's snapshot, tears the run down, and fills rc.result:

@@ -268,11 +268,11 @@ TEST(ProcessServer, AServerThatNeverListensTimesOutAndIsStopped) {
   const std::string pid_file = d.path + "/pid";
   const auto t0 = std::chrono::steady_clock::now();
   const RunResult r = run_text(scenario(command("--port, '{port}', --mode, never-listen, --pid-file, " + pid_file) +
-                                        "    ready_timeout: 700ms\n    stop_grace: 200ms\n"));
+                                        "    ready_timeout: 1500ms\n    stop_grace: 200ms\n"));
   ASSERT_EQ(r.findings.size(), 1u) << findings_text(r);
   EXPECT_NE(r.findings[0].message.find("did not accept connections on 127.0.0.1:"), std::string::npos)
       << r.findings[0].message;
-  EXPECT_NE(r.findings[0].message.find("within 700ms"), std::string::npos) << r.findings[0].message;
+  EXPECT_NE(r.findings[0].message.find("within 1500ms"), std::string::npos) << r.findings[0].message;
   EXPECT_NE(r.findings[0].message.find("waiting for something that never comes"), std::string::npos);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // the clients never ran
   expect_gone(pid_file);
@@ -348,7 +348,7 @@ TEST(ProcessServer, AnotherProgramsListenerIsNotTakenForTheServer) {
   Squatter sq;
   const RunResult r = run_text(scenario("    command: [" + kServer + ", --port, '0', --mode, never-listen, --say-port, '" +
                                         std::to_string(sq.port) + "']\n" +
-                                        "    port_pattern: 'listening on port (\\d+)'\n    ready_timeout: 700ms\n"));
+                                        "    port_pattern: 'listening on port (\\d+)'\n    ready_timeout: 1500ms\n"));
   ASSERT_EQ(r.findings.size(), 1u) << findings_text(r);
   EXPECT_NE(r.findings[0].message.find("something accepts connections on 127.0.0.1:" + std::to_string(sq.port) +
                                        ", but no process of the server's holds a listening socket there"),

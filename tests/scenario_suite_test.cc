@@ -11,10 +11,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "connfail/netcore/reference_servers.h"
 #include "connfail/reports/report_writer.h"
 #include "connfail/scenarios/parser.h"
 #include "connfail/scenarios/registry.h"
@@ -303,6 +307,70 @@ TEST(RunnerAsio, TheFdLimitIsRaisedToWhatTheRunNeedsAndAHardLimitTooLowIsSaid) {
   EXPECT_NE(refused.find("run-error"), std::string::npos) << refused;
   EXPECT_NE(refused.find("file descriptors"), std::string::npos) << refused;
   EXPECT_NE(refused.find("hard limit here is 512"), std::string::npos) << refused;
+}
+
+// The sampler keeps its rate on a real loop that stalls: sample k is due at
+// k x sample_every from the start, however late the one before it ran. A
+// server whose first child set-up blocks its loop for 1 s (from 1.5 s to
+// 2.5 s) makes the sample due at 2 s run at about 2.5 s; the next ones must
+// still come at 3 s and 4 s. A sampler that schedules each sample 1 s after
+// the last runs them at 3.5 s and 4.5 s, and fails this.
+std::atomic<bool> g_stalled{false};
+
+bool register_stalling_echo() {
+  ServerKindEntry e;
+  e.name = "test-stalling-echo";
+  e.description = "an echo server whose first connection's set-up blocks its loop for 1 s";
+  e.factory = [](const Options&) {
+    ServerPlan plan;
+    plan.start = [](ServerContext&) {
+      ServerInstance inst;
+      inst.child = [](netcore::Channel& ch) {
+        if (!g_stalled.exchange(true)) std::this_thread::sleep_for(std::chrono::seconds(1));
+        class Echo final : public netcore::Handler {
+         public:
+          void channel_read(netcore::Context& ctx, std::any msg) override { ctx.write_and_flush(std::move(msg)); }
+        };
+        ch.pipeline().add_last("echo", std::make_shared<Echo>());
+      };
+      return inst;
+    };
+    return plan;
+  };
+  return register_server(std::move(e));
+}
+
+const bool kStallingEcho = register_stalling_echo();
+
+TEST(RunnerAsio, SamplesKeepTheirRateWhenTheLoopStalls) {
+  ASSERT_TRUE(kStallingEcho) << (registration_errors().empty() ? "" : registration_errors().front());
+  Scenario s = load("rst-clients");
+  s.server = ServerSpec::of("test-stalling-echo");
+  s.time_scale = 1.0;
+  s.duration = std::chrono::seconds(4);
+  s.quiesce = std::chrono::seconds(1);
+  s.faults.clear();
+  s.expect = {};
+  s.clients.resize(1);
+  s.clients[0].count = 1;
+  s.clients[0].start = std::chrono::milliseconds(1500);
+  s.clients[0].close_at = std::chrono::milliseconds(3500);
+  g_stalled = false;
+  const RunResult r = run(s, TransportKind::Asio, 1);
+  ASSERT_TRUE(g_stalled) << "the server never set up a connection: " << describe(r);
+  std::string times;
+  for (const auto& smp : r.samples) times += " " + std::to_string(smp.t);
+  // The stall landed on the sample due at 2 s (else this test shows nothing).
+  EXPECT_TRUE(std::any_of(r.samples.begin(), r.samples.end(), [](const Sample& x) { return x.t > 2.3 && x.t < 2.9; }))
+      << "sample times:" << times;
+  int after = 0;
+  for (const auto& smp : r.samples) {
+    if (smp.t < 2.9) continue;
+    ++after;
+    EXPECT_LT(std::abs(smp.t - std::round(smp.t)), 0.25) << "a sample off its 1 s grid at " << smp.t
+                                                          << "; sample times:" << times;
+  }
+  EXPECT_GE(after, 2) << "sample times:" << times;
 }
 
 // A server restart: the process's connections all end (the kernel closes
