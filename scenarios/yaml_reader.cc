@@ -313,14 +313,20 @@ YamlLoad load_yaml(const std::string& text, const YamlLimits& limits) {
         why = std::string("read failed: ") + std::strerror(errno);
         break;
       }
-      if (n == 0) eof = true;
+      if (n == 0) {
+        eof = true;
+        break;
+      }
       if (n > 0) data.append(buf, static_cast<std::size_t>(n));
       if (data.size() > limits.max_output) {
         why = "its result was larger than " + std::to_string(limits.max_output >> 20) + " MiB";
         break;
       }
+      // Read on until the pipe is empty or closed before looking at the
+      // child's CPU time: once its answer is complete, what it does on its
+      // way out is not the document's cost.
+      continue;
     }
-    if (eof) break;  // the answer is complete: what the child does on its way out is not the document's cost
     const long long cpu = cpu_milliseconds(child);
     if (cpu > limits.max_time.count()) {
       why = "it used more than " + std::to_string(limits.max_time.count()) + " ms of CPU time";
@@ -333,11 +339,35 @@ YamlLoad load_yaml(const std::string& text, const YamlLimits& limits) {
     }
   }
   ::close(fds[0]);
-  if (!why.empty()) ::kill(child, SIGKILL);
   int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  bool reaped = false;
+  bool killed_after_answer = false;
+  if (why.empty()) {
+    // The answer is complete and the child is on its way out: wait for it
+    // within the same deadline. One that does not leave (stopped, or
+    // blocked) is killed, and its answer still stands.
+    while (!reaped) {
+      const pid_t w = ::waitpid(child, &status, WNOHANG);
+      if (w == child) reaped = true;
+      if (w < 0 && errno != EINTR) {  // ECHILD: reaped by someone else (SIGCHLD ignored)
+        status = 0;
+        reaped = true;
+      }
+      if (reaped) break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        killed_after_answer = true;
+        break;
+      }
+      ::poll(nullptr, 0, 2);
+    }
+  }
+  if (!reaped) {
+    ::kill(child, SIGKILL);
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
   }
   if (!why.empty()) return stopped("the YAML reader was stopped: " + why + " on this file (a malformed or too large document)");
+  if (killed_after_answer) status = 0;  // the answer was complete; deserialize() checks it whole
   if (WIFSIGNALED(status))
     return stopped("the YAML reader crashed on this file (signal " + std::to_string(WTERMSIG(status)) +
                    ": a malformed document, e.g. nested too deeply)");

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "connfail/scenarios/parser.h"
 #include "connfail/scenarios/yaml_reader.h"
@@ -526,6 +527,22 @@ TEST(YamlReader, TheChildsWayOutIsNotCountedAgainstTheDocument) {
     while (std::chrono::steady_clock::now() < until) spin = spin + 1;
   };
   const YamlLoad r = load_yaml(slurp(fs::path(CONNFAIL_SOURCE_DIR) / "scenarios" / "half-open-under-loss.yaml"), l);
+  ASSERT_FALSE(r.error.has_value()) << r.error->message;
+  ASSERT_EQ(r.documents.size(), 1u);
+  EXPECT_TRUE(r.documents[0].IsMap());
+}
+
+// The wait for the child after its answer is bounded by the same wall-clock
+// deadline: one that does not leave (here it sleeps 20 s after sending) is
+// killed, and its complete answer still stands. A reader that waits for the
+// child's exit without a deadline takes the 20 s.
+TEST(YamlReader, AChildThatDoesNotLeaveIsKilledAndItsAnswerStands) {
+  YamlLimits l;
+  l.max_wall = std::chrono::milliseconds(1000);
+  l.child_before_exit = [] { std::this_thread::sleep_for(std::chrono::seconds(20)); };
+  const auto t0 = std::chrono::steady_clock::now();
+  const YamlLoad r = load_yaml(slurp(fs::path(CONNFAIL_SOURCE_DIR) / "scenarios" / "half-open-under-loss.yaml"), l);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(8));
   ASSERT_FALSE(r.error.has_value()) << r.error->message;
   ASSERT_EQ(r.documents.size(), 1u);
   EXPECT_TRUE(r.documents[0].IsMap());
