@@ -52,6 +52,13 @@ constexpr long long kMaxClientsPerGroup = 100000;
 // Limits of a scenario file (docs/scenarios.md, "Limits").
 constexpr std::size_t kMaxFileBytes = 1u << 20;
 constexpr int kMaxDepth = 32;
+constexpr std::size_t kMaxGroups = 1000;
+constexpr std::size_t kMaxFaults = 1000;
+constexpr std::size_t kMaxSeeds = 1000;
+// The simulated network: one /24 link per client host, 10.<hi>.<lo>.0
+// (sim/sim_world.cc), and ns-3's ephemeral ports 49153..65535 per host.
+constexpr long long kSimMaxHosts = 65535;
+constexpr long long kSimPortsPerHost = 65535 - 49153 + 1;
 
 // The YAML reader's bounds for a scenario file of `bytes` bytes. Its CPU
 // time and memory grow with the document: for a valid 1 MiB file yaml-cpp
@@ -70,13 +77,6 @@ YamlLimits scenario_yaml_limits(std::size_t bytes, std::chrono::milliseconds cpu
   l.max_memory = (std::size_t{256} << 20) + bytes * 512;
   return l;
 }
-constexpr std::size_t kMaxGroups = 1000;
-constexpr std::size_t kMaxFaults = 1000;
-constexpr std::size_t kMaxSeeds = 1000;
-// The simulated network: one /24 link per client host, 10.<hi>.<lo>.0
-// (sim/sim_world.cc), and ns-3's ephemeral ports 49153..65535 per host.
-constexpr long long kSimMaxHosts = 65535;
-constexpr long long kSimPortsPerHost = 65535 - 49153 + 1;
 
 // This machine's ephemeral port range size (0: unknown).
 long long local_port_range() {

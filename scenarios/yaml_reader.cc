@@ -341,25 +341,17 @@ YamlLoad load_yaml(const std::string& text, const YamlLimits& limits) {
   ::close(fds[0]);
   int status = 0;
   bool reaped = false;
-  bool killed_after_answer = false;
-  if (why.empty()) {
-    // The answer is complete and the child is on its way out: wait for it
-    // within the same deadline. One that does not leave (stopped, or
-    // blocked) is killed, and its answer still stands.
-    while (!reaped) {
-      const pid_t w = ::waitpid(child, &status, WNOHANG);
-      if (w == child) reaped = true;
-      if (w < 0 && errno != EINTR) {  // ECHILD: reaped by someone else (SIGCHLD ignored)
-        status = 0;
-        reaped = true;
-      }
-      if (reaped) break;
-      if (std::chrono::steady_clock::now() >= deadline) {
-        killed_after_answer = true;
-        break;
-      }
-      ::poll(nullptr, 0, 2);
+  // The answer is complete and the child is on its way out: wait for it
+  // within the same deadline. One that does not leave (stopped, or
+  // blocked) is killed below, and its answer still stands.
+  while (why.empty() && !reaped && std::chrono::steady_clock::now() < deadline) {
+    const pid_t w = ::waitpid(child, &status, WNOHANG);
+    if (w == child) reaped = true;
+    if (w < 0 && errno != EINTR) {  // ECHILD: reaped by someone else (SIGCHLD ignored)
+      status = 0;
+      reaped = true;
     }
+    if (!reaped) ::poll(nullptr, 0, 2);
   }
   if (!reaped) {
     ::kill(child, SIGKILL);
@@ -367,7 +359,7 @@ YamlLoad load_yaml(const std::string& text, const YamlLimits& limits) {
     }
   }
   if (!why.empty()) return stopped("the YAML reader was stopped: " + why + " on this file (a malformed or too large document)");
-  if (killed_after_answer) status = 0;  // the answer was complete; deserialize() checks it whole
+  if (!reaped) status = 0;  // killed after a complete answer; deserialize() checks it whole
   if (WIFSIGNALED(status))
     return stopped("the YAML reader crashed on this file (signal " + std::to_string(WTERMSIG(status)) +
                    ": a malformed document, e.g. nested too deeply)");

@@ -327,11 +327,7 @@ bool register_stalling_echo() {
       ServerInstance inst;
       inst.child = [](netcore::Channel& ch) {
         if (!g_stalled.exchange(true)) std::this_thread::sleep_for(std::chrono::seconds(1));
-        class Echo final : public netcore::Handler {
-         public:
-          void channel_read(netcore::Context& ctx, std::any msg) override { ctx.write_and_flush(std::move(msg)); }
-        };
-        ch.pipeline().add_last("echo", std::make_shared<Echo>());
+        ch.pipeline().add_last("echo", std::make_shared<netcore::EchoHandler>());
       };
       return inst;
     };
